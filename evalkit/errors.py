@@ -1,0 +1,8 @@
+"""The one exception type that the CLI turns into a single stderr line and exit code 2."""
+
+
+class UserError(Exception):
+    """Bad input from the user: a missing file, a malformed line, an unknown task or model.
+
+    The CLI prints ``evalkit: error: <message>`` and exits with code 2, never a traceback.
+    """

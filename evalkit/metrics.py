@@ -1,0 +1,61 @@
+"""pass@k (the unbiased estimator of Chen et al. 2021) and bootstrap confidence intervals over problems."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+DEFAULT_KS = (1, 10, 100)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Probability that at least one of k samples drawn without replacement from n (c correct) passes.
+
+    1 - C(n-c, k) / C(n, k), computed as a product to stay exact for large n.
+    """
+    if not 0 <= c <= n or k < 1 or k > n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n (n={n}, c={c}, k={k})")
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def per_problem_pass_at_k(counts: Iterable[tuple[int, int]], k: int) -> np.ndarray:
+    return np.array([pass_at_k(n, c, k) for n, c in counts], dtype=float)
+
+
+def bootstrap_ci(
+    values: np.ndarray, *, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap of the mean over problems (resampling problems with replacement)."""
+    if len(values) == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(n_boot, len(values)))
+    means = values[idx].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return (float(lo), float(hi))
+
+
+def summarize(counts: Mapping[str, tuple[int, int]], ks: Iterable[int] = DEFAULT_KS) -> dict[str, object]:
+    """pass@k and its 95% CI for every k <= the smallest n; counts maps task_id -> (n samples, c correct)."""
+    out: dict[str, object] = {}
+    if not counts:
+        return out
+    pairs = list(counts.values())
+    n_min = min(n for n, _ in pairs)
+    for k in sorted(set(ks)):
+        if k > n_min:
+            continue
+        vals = per_problem_pass_at_k(pairs, k)
+        out[f"pass@{k}"] = float(vals.mean())
+        lo, hi = bootstrap_ci(vals)
+        out[f"pass@{k}_ci"] = [lo, hi]
+    return out
+
+
+def default_ks(n: int) -> list[int]:
+    """The k values reported for n samples per problem: 1, 10, 100 where k <= n."""
+    return [k for k in DEFAULT_KS if k <= n]

@@ -1,0 +1,289 @@
+"""One sample from prompt to verdict: requests -> backend -> post-process -> journal -> sandbox -> verdict.
+
+``generate`` fills a run's generations journal, ``execute`` turns every generation into a verdict in the
+executions journal, ``finalize`` writes samples.jsonl and results.json. Each stage skips what the journals
+already hold, so a killed run continues with ``--resume`` and loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from evalkit import __version__
+from evalkit.backends.base import (
+    Backend,
+    ChatPrompt,
+    Generation,
+    GenerationParams,
+    GenerationRequest,
+    sample_seed,
+)
+from evalkit.metrics import summarize
+from evalkit.sandbox import OUTCOMES, ExecResult, SandboxConfig
+from evalkit.store import RunStore, atomic_write_json, write_jsonl
+from evalkit.task import Problem, Task
+
+
+def sha256_text(s: str) -> str:
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+def progress(iterable=None, **kw: Any):  # noqa: ANN001
+    from tqdm.auto import tqdm
+
+    kw.setdefault("dynamic_ncols", True)
+    kw.setdefault("disable", None)  # off when stderr is not a terminal
+    return tqdm(iterable, **kw)
+
+
+@dataclass
+class RunConfig:
+    limit: int | None = None
+    n_samples: int = 1
+    params: GenerationParams = field(default_factory=GenerationParams)
+    seed: int = 0
+    chat: bool = False
+    fim: str = "psm"
+    preset: str | None = None
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    timeout: float | None = None  # overrides every task's own timeout
+    workers: int | None = None
+    ks: tuple[int, ...] = (1, 10, 100)
+
+    def generation_dict(self) -> dict[str, Any]:
+        return {"n_samples": self.n_samples, "seed": self.seed, "chat": self.chat, "fim": self.fim,
+                "preset": self.preset, **asdict(self.params)}
+
+
+def problems_of(task: Task, limit: int | None) -> list[Problem]:
+    probs = task.problems()
+    return probs[:limit] if limit else probs
+
+
+def manifest_for(model_info: dict, tasks: Sequence[Task], cfg: RunConfig, extra: dict | None = None) -> dict:
+    task_info = {t.name: t.info() | {"n_problems": len(problems_of(t, cfg.limit))} for t in tasks}
+    ident = {"model": model_info, "generation": cfg.generation_dict(), "limit": cfg.limit, "tasks": task_info,
+             "extra": extra or {}}
+    return {
+        "evalkit_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": model_info,
+        "config": {"generation": cfg.generation_dict(), "limit": cfg.limit, "sandbox": cfg.sandbox.to_dict(),
+                   "timeout_override_s": cfg.timeout, **(extra or {})},
+        "tasks": task_info,
+        "fingerprint": sha256_text(json.dumps(ident, sort_keys=True, default=str)),
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# generation
+# ------------------------------------------------------------------------------------------------
+def extract_code(text: str) -> str:
+    """The first fenced code block of a Markdown answer (the whole text if there is none)."""
+    start = text.find("```")
+    if start == -1:
+        return text
+    nl = text.find("\n", start)
+    if nl == -1:
+        return ""
+    end = text.find("```", nl + 1)
+    return text[nl + 1:] if end == -1 else text[nl + 1:end]
+
+
+def to_completion(task: Task, problem: Problem, req: GenerationRequest, gen: Generation) -> dict[str, str]:
+    """The sample's code: {"completion": ...} (continues the prompt) or {"solution": ...} (a whole program)."""
+    if gen.final:
+        return {"completion": gen.text}
+    if isinstance(req.prompt, ChatPrompt):
+        # The assistant turn was started with the opening fence and the prompt's code: the model continues it.
+        code = extract_code(req.prompt.assistant_prefix + gen.text)
+        lead = problem.prompt
+        if code.startswith(lead):
+            return {"completion": task.postprocess(problem, code[len(lead):])}
+        return {"solution": code}
+    return {"completion": task.postprocess(problem, gen.text)}
+
+
+def build_requests(task: Task, cfg: RunConfig, done: set[tuple[str, str, int]]) -> list[GenerationRequest]:
+    reqs = []
+    for p in problems_of(task, cfg.limit):
+        if cfg.chat and not task.infilling:
+            user, prefix = task.chat_prompt(p)
+            prompt: Any = ChatPrompt(user, prefix)
+        else:
+            prompt = task.prompt(p)
+        for i in range(cfg.n_samples):
+            key = (task.name, p.task_id, i)
+            if key in done:
+                continue
+            reqs.append(GenerationRequest(
+                key=key, prompt=prompt, stop=tuple(task.stop_sequences),
+                seed=sample_seed(cfg.seed, task.name, p.task_id, i),
+                single_line=getattr(task, "single_line", False), reference=p.reference,
+            ))
+    return reqs
+
+
+def generate(backend: Backend, tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> int:
+    """Generate every missing sample of every task into the generations journal; returns how many."""
+    done = {(r["task"], r["task_id"], r["sample_idx"]) for r in store.generations.records()}
+    made = 0
+    for task in tasks:
+        reqs = build_requests(task, cfg, done)
+        if not reqs:
+            continue
+        problems = {p.task_id: p for p in problems_of(task, cfg.limit)}
+        bar = progress(total=len(reqs), desc=f"generate {task.name}", unit="sample")
+
+        def on_result(req: GenerationRequest, gen: Generation, task: Task = task, bar: Any = bar,
+                      problems: dict[str, Problem] = problems) -> None:
+            nonlocal made
+            _, task_id, idx = req.key
+            rec = {"task": task.name, "task_id": task_id, "sample_idx": idx,
+                   "raw": gen.text, **to_completion(task, problems[task_id], req, gen)}
+            if gen.extra.get("model_input") is not None:
+                rec["model_input"] = gen.extra["model_input"]
+            store.generations.append(rec)
+            made += 1
+            bar.update(1)
+
+        try:
+            backend.generate(reqs, cfg.params, on_result)
+        finally:
+            store.generations.sync()
+            bar.close()
+    return made
+
+
+# ------------------------------------------------------------------------------------------------
+# execution
+# ------------------------------------------------------------------------------------------------
+def program_of(task: Task, problem: Problem, rec: dict) -> str:
+    if "solution" in rec:
+        return task.program_from_solution(problem, rec["solution"])
+    return task.program(problem, rec["completion"])
+
+
+def execute(tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> dict:
+    """Run every generation that has no verdict yet; returns the sandbox's info (limits, active layers)."""
+    from evalkit.sandbox.pool import Job, SandboxPool
+
+    by_name = {t.name: t for t in tasks}
+    index = {t.name: {p.task_id: p for p in t.problems()} for t in tasks}
+    judged = {(r["task"], r["task_id"], r["sample_idx"], r["program_sha256"]) for r in store.executions.records()}
+    jobs = []
+    for rec in latest_generations(store):
+        task = by_name.get(rec["task"])
+        if task is None:
+            continue
+        program = program_of(task, index[task.name][rec["task_id"]], rec)
+        psha = sha256_text(program)
+        key = (rec["task"], rec["task_id"], rec["sample_idx"], psha)
+        if key not in judged:
+            timeout = cfg.timeout if cfg.timeout is not None else task.timeout
+            jobs.append(Job(key, program, timeout))
+    pool = SandboxPool(cfg.sandbox, cfg.workers)
+    with pool:
+        if jobs:
+            bar = progress(total=len(jobs), desc="execute", unit="sample")
+
+            def on_result(job: Job, res: ExecResult) -> None:
+                t, tid, idx, psha = job.key
+                store.executions.append({"task": t, "task_id": tid, "sample_idx": idx, "program_sha256": psha,
+                                         "outcome": res.outcome, "detail": res.detail,
+                                         "duration_s": res.duration_s})
+                bar.update(1)
+
+            try:
+                pool.run(jobs, on_result)
+            finally:
+                store.executions.sync()
+                bar.close()
+        return pool.info()
+
+
+def latest_generations(store: RunStore) -> list[dict]:
+    """One generation record per (task, task_id, sample_idx): the first one journaled."""
+    seen: dict[tuple, dict] = {}
+    for r in store.generations.records():
+        seen.setdefault((r["task"], r["task_id"], r["sample_idx"]), r)
+    return list(seen.values())
+
+
+# ------------------------------------------------------------------------------------------------
+# final files
+# ------------------------------------------------------------------------------------------------
+def finalize(tasks: Sequence[Task], cfg: RunConfig, store: RunStore, sandbox_info: dict) -> dict:
+    verdicts = {(r["task"], r["task_id"], r["sample_idx"], r["program_sha256"]): r
+                for r in store.executions.records()}
+    order = {t.name: (i, {p.task_id: j for j, p in enumerate(t.problems())}) for i, t in enumerate(tasks)}
+    by_name = {t.name: t for t in tasks}
+    rows = []
+    for rec in latest_generations(store):
+        task = by_name.get(rec["task"])
+        if task is None:
+            continue
+        problem = task.problems()[order[task.name][1][rec["task_id"]]]
+        v = verdicts.get((rec["task"], rec["task_id"], rec["sample_idx"], sha256_text(program_of(task, problem, rec))))
+        if v is None:
+            raise RuntimeError(f"no verdict for {rec['task']} {rec['task_id']} #{rec['sample_idx']}")
+        row = {"task": rec["task"], "task_id": rec["task_id"], "sample_idx": rec["sample_idx"],
+               "prompt": problem.prompt if not task.infilling else {"prefix": problem.prompt, "suffix": problem.suffix},
+               "completion": rec.get("completion"), "passed": v["outcome"] == "passed",
+               "outcome": v["outcome"], "detail": v["detail"], "duration_s": v["duration_s"]}
+        if "solution" in rec:
+            row["solution"] = rec["solution"]
+        if "raw" in rec:
+            row["raw_generation"] = rec["raw"]
+        if "model_input" in rec:
+            row["model_input"] = rec["model_input"]
+        rows.append(row)
+    rows.sort(key=lambda r: (order[r["task"]][0], order[r["task"]][1][r["task_id"]], r["sample_idx"]))
+    write_jsonl(store.dir / "samples.jsonl", rows)
+    results = {
+        "evalkit_version": __version__,
+        "created": store.manifest["created"],
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": store.manifest["model"],
+        "config": store.manifest["config"],
+        "sandbox": sandbox_info,
+        "tasks": {},
+    }
+    for task in tasks:
+        trows = [r for r in rows if r["task"] == task.name]
+        if not trows:
+            continue
+        results["tasks"][task.name] = task_summary(task, trows, cfg.ks)
+    atomic_write_json(store.dir / "results.json", results)
+    return results
+
+
+def task_summary(task: Task, rows: list[dict], ks: Sequence[int]) -> dict[str, Any]:
+    counts: dict[str, list[int]] = {}
+    outcomes = dict.fromkeys(OUTCOMES, 0)
+    for r in rows:
+        n_c = counts.setdefault(r["task_id"], [0, 0])
+        n_c[0] += 1
+        n_c[1] += int(r["passed"])
+        outcomes[r["outcome"]] = outcomes.get(r["outcome"], 0) + 1
+    ns = [n for n, _ in counts.values()]
+    n_min = min(ns)
+    summary: dict[str, Any] = {
+        "n_problems": len(counts),
+        "n_samples_per_problem": n_min if n_min == max(ns) else {"min": n_min, "max": max(ns)},
+    }
+    summary |= summarize({k: (n, c) for k, (n, c) in counts.items()}, ks)
+    summary["outcomes"] = {k: v for k, v in outcomes.items() if v}
+    summary |= {k: v for k, v in task.info().items() if k != "name"}
+    summary["problems"] = {tid: [n, c] for tid, (n, c) in counts.items()}
+    return summary
+
+
+def warn(msg: str) -> None:
+    print(f"evalkit: warning: {msg}", file=sys.stderr)

@@ -1,0 +1,216 @@
+"""The harness side of the sandbox: a pool of warm workers fed from a queue, results streamed back.
+
+Each worker is a fresh ``python`` process (``evalkit.sandbox.worker``) that talks JSON lines over its
+stdin/stdout. A thread per worker sends one job at a time; results reach ``on_result`` as they finish.
+Timeouts are provisional in the parallel pass: they are re-run once alone before the verdict is final.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from evalkit.sandbox import ExecResult, SandboxConfig
+
+_WORKER_CMD = "from evalkit.sandbox.worker import main; main()"
+_THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+@dataclass
+class Job:
+    key: Any  # opaque to the pool: returned with the result
+    program: str
+    timeout: float | None = None  # None: the pool's default
+
+
+class _Worker:
+    def __init__(self, cfg: SandboxConfig, index: int) -> None:
+        self.scratch = tempfile.mkdtemp(prefix="evalkit-sandbox-")
+        os.chmod(self.scratch, 0o755)
+        wcfg = cfg.to_dict() | {"scratch": self.scratch, "sample_uid": 1_000_000 + secrets.randbelow(1 << 30)}
+        env = dict(os.environ) | _THREAD_ENV | {
+            "EVALKIT_SANDBOX_CONFIG": json.dumps(wcfg),
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_CMD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.stderr, env=env, cwd="/", start_new_session=True,
+        )
+        self.buf = b""
+        self.index = index
+        ready = self._read_line(60.0)
+        if ready is None or not ready.get("ready"):
+            self.close()
+            raise SandboxError(f"sandbox worker failed to start: {self._stderr_tail()}")
+        self.layers: dict = ready["layers"]
+        self.uid: int = ready["uid"]
+
+    def _stderr_tail(self) -> str:
+        try:
+            self.stderr.seek(0)
+            text = self.stderr.read().decode(errors="replace").strip().splitlines()
+            return text[-1] if text else "no output"
+        except (OSError, ValueError):
+            return "no output"
+
+    def _read_line(self, timeout: float) -> dict | None:
+        fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        while b"\n" not in self.buf:
+            r, _, _ = select.select([fd], [], [], timeout)
+            if not r:
+                return None
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def run(self, program: str, timeout: float) -> ExecResult:
+        req = {"id": 0, "program": program, "timeout": timeout, "wall": 2 * timeout + 2}
+        try:
+            self.proc.stdin.write((json.dumps(req) + "\n").encode())  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+            res = self._read_line(req["wall"] + 30.0)
+        except (OSError, ValueError):
+            res = None
+        if res is None:
+            raise SandboxError(f"sandbox worker stopped answering ({self._stderr_tail()})")
+        return ExecResult(res["outcome"], res["detail"], res["duration_s"], res.get("cpu_s", 0.0))
+
+    def close(self) -> None:
+        try:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                if f:
+                    f.close()
+            except OSError:
+                pass
+        self.stderr.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class SandboxPool:
+    """``with SandboxPool(cfg, workers=2) as pool: pool.run(jobs, on_result)``."""
+
+    def __init__(self, config: SandboxConfig | None = None, workers: int | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.n_workers = max(1, workers or os.cpu_count() or 1)
+        self._workers: list[_Worker] = []
+        self.layers: dict = {}
+
+    def __enter__(self) -> SandboxPool:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        results: list[_Worker | BaseException] = [None] * self.n_workers  # type: ignore[list-item]
+
+        def spawn(i: int) -> None:
+            try:
+                results[i] = _Worker(self.config, i)
+            except BaseException as e:  # reported below
+                results[i] = e
+
+        threads = [threading.Thread(target=spawn, args=(i,)) for i in range(self.n_workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        errors = [r for r in results if isinstance(r, BaseException)]
+        self._workers = [r for r in results if isinstance(r, _Worker)]
+        if errors:
+            self.close()
+            raise SandboxError(str(errors[0]))
+        self.layers = self._workers[0].layers
+
+    def close(self) -> None:
+        for w in self._workers:
+            w.close()
+        self._workers = []
+
+    def info(self) -> dict:
+        """What the results record: limits and the isolation layers that were active."""
+        return {"limits": self.config.to_dict(), "layers": self.layers, "workers": self.n_workers}
+
+    def _run_on(self, idx: int, job: Job) -> ExecResult:
+        timeout = job.timeout if job.timeout is not None else self.config.timeout
+        for attempt in range(2):
+            try:
+                return self._workers[idx].run(job.program, timeout)
+            except SandboxError as e:
+                self._workers[idx].close()
+                try:
+                    self._workers[idx] = _Worker(self.config, idx)
+                except SandboxError as e2:
+                    return ExecResult("sandbox_error", str(e2), 0.0)
+                if attempt == 1:
+                    return ExecResult("sandbox_error", str(e), 0.0)
+        raise AssertionError("unreachable")
+
+    def run(self, jobs: Iterable[Job], on_result: Callable[[Job, ExecResult], None],
+            rerun_timeouts: bool = True) -> None:
+        """Run every job; call ``on_result`` (serialised) once per job with its final verdict."""
+        if not self._workers:
+            self.start()
+        q: queue.Queue[Job | None] = queue.Queue()
+        n = 0
+        for job in jobs:
+            q.put(job)
+            n += 1
+        for _ in self._workers:
+            q.put(None)
+        lock = threading.Lock()
+        retry: list[Job] = []
+        failure: list[BaseException] = []
+
+        def loop(idx: int) -> None:
+            try:
+                while (job := q.get()) is not None:
+                    if failure:
+                        continue
+                    res = self._run_on(idx, job)
+                    with lock:
+                        if res.outcome == "timeout" and rerun_timeouts:
+                            retry.append(job)
+                        else:
+                            on_result(job, res)
+            except BaseException as e:  # e.g. the callback failed: stop everyone, re-raise below
+                failure.append(e)
+
+        threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(len(self._workers))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if failure:
+            raise failure[0]
+        # Timeouts again, one at a time with the other workers idle, so machine load cannot decide them.
+        for job in retry:
+            on_result(job, self._run_on(0, job))

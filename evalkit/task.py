@@ -1,0 +1,137 @@
+"""What a benchmark is: a small class that loads problems, renders prompts, cuts completions, builds programs.
+
+A task module in ``tasks/`` (installed as ``evalkit.tasks``) or in a user's ``--tasks-dir`` defines one or more
+subclasses of :class:`Task` and lists them in a module-level ``TASKS`` list. One sample's life:
+
+    problem = task.problems()[i]           # dataset row
+    prompt  = task.prompt(problem)         # what the model sees (text, or FIM parts for infilling)
+    text    = backend.generate(...)        # raw generation
+    compl   = task.postprocess(problem, text)   # stop sequences, code extraction
+    program = task.program(problem, compl)      # the file the sandbox runs; it passes iff it runs to the end
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Problem:
+    task_id: str
+    prompt: str
+    reference: str  # the canonical completion: what the oracle backend answers
+    test: str
+    entry_point: str = ""
+    suffix: str = ""  # infilling tasks: the code after the hole
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class FimPrompt:
+    """An infilling prompt: the backend lays out prefix and suffix with the model's FIM tokens."""
+
+    prefix: str
+    suffix: str
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cut_at_stop(text: str, stops: list[str] | tuple[str, ...]) -> str:
+    """Cut ``text`` at the earliest occurrence of any stop sequence."""
+    end = len(text)
+    for s in stops:
+        if not s:
+            continue
+        i = text.find(s)
+        if i != -1 and i < end:
+            end = i
+    return text[:end]
+
+
+def data_dir(explicit: str | None = None) -> Path | None:
+    """Where local benchmark files live: ``--data-dir``, else ``$EVALKIT_DATA_DIR``, else none (use the hub)."""
+    d = explicit or os.environ.get("EVALKIT_DATA_DIR")
+    return Path(d) if d else None
+
+
+class Task:
+    """Base class of a benchmark. Subclasses set the class attributes and implement ``load``."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    stop_sequences: ClassVar[tuple[str, ...]] = ()
+    timeout: ClassVar[float] = 3.0  # seconds of CPU time per sample
+    infilling: ClassVar[bool] = False
+    prompt_format: ClassVar[str] = "the dataset's prompt, unchanged"
+    # default decoding protocol of the task (the CLI's --preset may override)
+    default_max_new_tokens: ClassVar[int] = 512
+
+    def __init__(self, data_dir: str | None = None, stop_sequences: list[str] | None = None) -> None:
+        self.data_dir = data_dir
+        if stop_sequences is not None:
+            self.stop_sequences = tuple(stop_sequences)  # type: ignore[misc]
+        self._problems: list[Problem] | None = None
+        self.dataset_sha256: str = ""
+        self.dataset_source: str = ""
+
+    # --- data -----------------------------------------------------------------------------------
+    def load(self) -> tuple[list[Problem], str, str]:
+        """Return (problems, sha256 of the data, where the data came from)."""
+        raise NotImplementedError
+
+    def problems(self) -> list[Problem]:
+        if self._problems is None:
+            self._problems, self.dataset_sha256, self.dataset_source = self.load()
+        return self._problems
+
+    def problem_index(self) -> dict[str, int]:
+        return {p.task_id: i for i, p in enumerate(self.problems())}
+
+    def canonical_task_id(self, raw: Any) -> str:
+        """Map a task_id as written in an input file to this task's canonical form."""
+        return str(raw)
+
+    # --- the sample's life ----------------------------------------------------------------------
+    def prompt(self, problem: Problem) -> str | FimPrompt:
+        return problem.prompt
+
+    def chat_prompt(self, problem: Problem) -> tuple[str, str]:
+        """For instruct models: (user message, start of the assistant turn that the model continues)."""
+        return (
+            "Complete the following Python function. Answer with the whole function in a ```python code block.\n\n"
+            f"```python\n{problem.prompt}```\n",
+            f"```python\n{problem.prompt}",
+        )
+
+    def postprocess(self, problem: Problem, generation: str) -> str:
+        return cut_at_stop(generation, self.stop_sequences)
+
+    def program(self, problem: Problem, completion: str) -> str:
+        """The program that passes iff the completion is right. Default: HumanEval's layout."""
+        return (
+            problem.prompt + completion + "\n" + problem.test + "\n" + f"check({problem.entry_point})\n"
+        )
+
+    def program_from_solution(self, problem: Problem, solution: str) -> str:
+        """The program for a full solution (evalplus ``solution``, bigcode generations)."""
+        return solution + "\n" + problem.test + "\n" + f"check({problem.entry_point})\n"
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "prompt_format": self.prompt_format,
+            "stop_sequences": list(self.stop_sequences),
+            "timeout_s": self.timeout,
+            "dataset_sha256": self.dataset_sha256,
+            "dataset_source": self.dataset_source,
+        }

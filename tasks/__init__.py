@@ -1,0 +1,1 @@
+"""Built-in benchmarks, one module per benchmark (installed as ``evalkit.tasks``)."""

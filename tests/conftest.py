@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+if "EVALKIT_DATA_DIR" not in os.environ and (SHARED / "data").is_dir():
+    os.environ["EVALKIT_DATA_DIR"] = str(SHARED / "data")
+TOKENIZERS = Path(os.environ.get("EVALKIT_TOKENIZERS_DIR", SHARED / "tokenizers"))
+
+
+def data_dir() -> Path:
+    d = os.environ.get("EVALKIT_DATA_DIR")
+    if not d or not Path(d).is_dir():
+        pytest.skip("benchmark data not available (set EVALKIT_DATA_DIR)")
+    return Path(d)
+
+
+def evalkit(*args: str, cwd: str | Path | None = None, timeout: float = 600, env: dict | None = None):
+    """Run the real CLI in a subprocess, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )

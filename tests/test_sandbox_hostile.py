@@ -1,0 +1,210 @@
+"""Issue 3: hostile programs against the real sandbox. Each gets the right verdict, the harness survives,
+nothing of a sample outlives it, and no file outside the sandbox changes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from evalkit.sandbox import SandboxConfig
+from evalkit.sandbox.pool import Job, SandboxPool
+
+
+def _procs_of_uid(uid: int) -> list[int]:
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            out.append(int(pid))
+                        break
+        except OSError:
+            pass
+    return out
+
+
+@pytest.fixture(scope="module")
+def sentinel(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sentinel")
+    (d / "keep.txt").write_text("precious")
+    os.chmod(d, 0o777)
+    os.chmod(d / "keep.txt", 0o666)
+    return d
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A real TCP server on loopback: a sample must not reach it."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    srv.settimeout(0.2)
+    hits = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                hits.append(1)
+                conn.close()
+            except OSError:
+                pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield srv.getsockname()[1], hits
+    stop.set()
+    t.join()
+    srv.close()
+
+
+def hostile_programs(sentinel, port) -> dict[str, tuple[str, set[str]]]:
+    keep = str(sentinel / "keep.txt")
+    d = str(sentinel)
+    return {
+        "fork_bomb": ("import os\nwhile True:\n    os.fork()\n", {"error"}),
+        "memory_bomb": ("x = bytearray(50 * 2**30)\n", {"memory"}),
+        "memory_bomb_list": ("x = [0] * (2**31)\n", {"memory"}),
+        "infinite_loop": ("while True:\n    pass\n", {"timeout"}),
+        "cpu_spin_in_thread": (
+            "import threading\ndef spin():\n    while True: pass\n"
+            "t = threading.Thread(target=spin)\nt.start()\nt.join()\n", {"timeout"}),
+        "sys_exit_before_tests": ("import sys\nsys.exit(0)\nassert False\n", {"error"}),
+        "os_exit_before_tests": ("import os\nos._exit(0)\nassert False\n", {"error"}),
+        "kill_parent": ("import os, time\nos.kill(os.getppid(), 9)\ntime.sleep(0.2)\nassert False\n", {"failed"}),
+        "kill_everything": ("import os, time\ntry:\n    os.kill(-1, 9)\nexcept ProcessLookupError:\n    pass\n"
+                            "time.sleep(0.2)\nassert False\n", {"failed"}),
+        "ignore_signals_and_spin": (
+            "import signal\nfor s in (signal.SIGTERM, signal.SIGALRM, signal.SIGXCPU, signal.SIGINT):\n"
+            "    signal.signal(s, signal.SIG_IGN)\nwhile True: pass\n", {"timeout"}),
+        "ignore_alarm_and_sleep": (
+            "import signal, time\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nsignal.alarm(1)\n"
+            "time.sleep(3600)\n", {"timeout"}),
+        "write_outside": (f"open({d!r} + '/new.txt', 'w').write('x')\n", {"error"}),
+        "overwrite_outside": (f"open({keep!r}, 'w').write('gone')\n", {"error"}),
+        "delete_outside": (f"import os\nos.remove({keep!r})\n", {"error"}),
+        "rmtree_outside": (f"import shutil\nshutil.rmtree({d!r})\n", {"error"}),
+        "shell_rm_rf": (f"import os\nos.system('rm -rf {d}')\nassert os.path.exists({keep!r})\n", {"passed"}),
+        "socket_connect_loopback": (
+            f"import socket\ns = socket.socket()\ns.settimeout(1)\ns.connect(('127.0.0.1', {port}))\n", {"error"}),
+        "http_to_loopback": (
+            f"import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{port}/', timeout=1)\n", {"error"}),
+        "daemon_double_fork": (
+            "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+            "        time.sleep(120)\n    os._exit(0)\ntime.sleep(0.1)\nassert True\n", {"passed"}),
+        "child_left_running": (
+            "import subprocess\nsubprocess.Popen(['sleep', '120'])\nassert 1 + 1 == 2\n", {"passed"}),
+        "huge_stdout": ("import sys\nfor i in range(200000):\n    print('x' * 100)\nsys.stderr.write('y' * 10**6)\n",
+                        {"passed"}),
+        "read_stdin": ("x = input()\n", {"error"}),
+        "deep_recursion": ("def f(n):\n    return f(n + 1)\nf(0)\n", {"error"}),
+        "deep_recursion_raised_limit": (
+            "import sys\nsys.setrecursionlimit(10**8)\ndef f(n):\n    return f(n + 1) + 1\nf(0)\n",
+            {"crashed", "memory", "timeout"}),
+        "ctypes_segfault": ("import ctypes\nctypes.string_at(0)\n", {"crashed"}),
+        "threads_left_running": (
+            "import threading, time\nthreading.Thread(target=time.sleep, args=(120,)).start()\nassert True\n",
+            {"passed"}),
+        "fake_success_marker": ("import os\nprint('passed')\nos.write(1, b'passed\\n')\nos._exit(0)\n", {"error"}),
+        "close_stdout": ("import os, sys\nsys.stdout.close()\nos.close(1)\nos.close(2)\nassert False\n", {"failed"}),
+        "atexit_marker": ("import atexit\natexit.register(lambda: print('passed'))\nassert False\n", {"failed"}),
+        "setuid_root": ("import os\nos.setuid(0)\n", {"error"}),
+        "huge_file": ("with open('big', 'wb') as f:\n    f.write(b'x' * (200 * 2**20))\n", {"error", "memory"}),
+        "unprintable_exception": (
+            "class E(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\nraise E()\n", {"error"}),
+        "syntax_error": ("def f(:\n", {"error"}),
+        "exception_from_c": ("import mmap\nmmap.mmap(-1, 2**40)\n", {"error", "memory"}),
+    }
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with SandboxPool(SandboxConfig(timeout=1, memory_mb=1024), workers=2) as p:
+        yield p
+
+
+def test_hostile_suite(pool, sentinel, server):
+    port, hits = server
+    before = {p.name: p.read_bytes() for p in sentinel.iterdir()}
+    progs = hostile_programs(sentinel, port)
+    assert len(progs) >= 25
+    got = {}
+    pool.run([Job(name, prog) for name, (prog, _) in progs.items()], lambda j, r: got.__setitem__(j.key, r))
+    wrong = {n: (got[n].outcome, got[n].detail) for n, (_, ok) in progs.items() if got[n].outcome not in ok}
+    assert not wrong, wrong
+    # the harness survived and still works
+    res = []
+    pool.run([Job("ok", "assert sum(range(10)) == 45\n")], lambda j, r: res.append(r))
+    assert res[0].outcome == "passed"
+    # no file outside the sandbox changed, and nothing reached the network
+    assert {p.name: p.read_bytes() for p in sentinel.iterdir()} == before
+    assert hits == []
+    # the detail of an error names the exception type
+    assert got["read_stdin"].detail.startswith("EOFError")
+    assert got["sys_exit_before_tests"].detail.startswith("SystemExit")
+
+
+def test_nothing_survives_its_sample(pool):
+    if pool.layers["mode"] != "root":
+        pytest.skip("uid-based process census needs the root mode (samples under their own uid)")
+    uids = [w.uid for w in pool._workers]
+    prog = ("import os, subprocess, time\nsubprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+            "if os.fork() == 0:\n    os.setsid()\n    time.sleep(300)\n")
+    pool.run([Job(i, prog) for i in range(4)], lambda j, r: None)
+    time.sleep(0.2)
+    for uid in uids:  # only each worker's init is left
+        assert len(_procs_of_uid(uid)) == 1, _procs_of_uid(uid)
+
+
+def test_a_sample_cannot_change_the_next_verdict():
+    patcher = (
+        "import builtins, math, json, sys, os\n"
+        "math.sqrt = lambda x: 0\nbuiltins.len = lambda x: 0\njson.dumps = lambda *a, **k: 'x'\n"
+        "sys.modules['collections'] = None\nos.environ['PATH'] = ''\n"
+        "open('evil.py', 'w').write('raise SystemExit')\nopen('../evil2.py', 'w').write('raise SystemExit')\n"
+        "open(os.environ['TMPDIR'] + '/x', 'w').write('x')\n"
+    )
+    checker = (
+        "import math, json, collections, os\nassert math.sqrt(4) == 2 and len([1]) == 1\n"
+        "assert json.dumps(1) == '1'\nassert os.environ['PATH']\n"
+        "for m in ('evil', 'evil2'):\n    try:\n        __import__(m)\n    except ImportError:\n        pass\n"
+        "    else:\n        raise AssertionError(m)\n"
+        "assert os.listdir('.') == [] and len(os.listdir('..')) == 1\n"
+    )
+    got = []
+    with SandboxPool(SandboxConfig(timeout=2), workers=1) as p:
+        p.run([Job("a", patcher), Job("b", checker)], lambda j, r: got.append((j.key, r.outcome, r.detail)))
+    assert got == [("a", "passed", ""), ("b", "passed", "")]
+
+
+def test_numpy_imports_under_the_memory_limit():
+    got = []
+    with SandboxPool(SandboxConfig(timeout=10, memory_mb=1024), workers=1) as p:
+        p.run([Job(0, "import numpy as np\nassert float(np.ones((300, 300)).dot(np.ones(300)).sum()) == 90000.0\n")],
+              lambda j, r: got.append(r))
+    assert got[0].outcome == "passed", got[0]
+
+
+def test_isolation_layers_are_reported(pool):
+    layers = pool.info()["layers"]
+    for key in ("mode", "pid_namespace", "network_namespace", "readonly_root", "fork_limit", "reliability_guard"):
+        assert key in layers
+    if os.geteuid() == 0:  # this machine and CI: every layer is on
+        assert layers["mode"] == "root" and layers["network_namespace"] and layers["readonly_root"]
+        assert layers["fork_limit"] and layers["unprivileged_uid"] and not layers["reliability_guard"]
+
+
+def test_timeouts_are_rerun_alone_and_final_once():
+    calls = []
+    with SandboxPool(SandboxConfig(timeout=1), workers=2) as p:
+        p.run([Job("spin", "while True: pass\n"), Job("ok", "pass\n")], lambda j, r: calls.append((j.key, r.outcome)))
+    assert sorted(calls) == [("ok", "passed"), ("spin", "timeout")]
