@@ -84,36 +84,22 @@ def manifest_for(model_info: dict, tasks: Sequence[Task], cfg: RunConfig, extra:
 # ------------------------------------------------------------------------------------------------
 # generation
 # ------------------------------------------------------------------------------------------------
-def extract_code(text: str) -> str:
-    """The first fenced code block of a Markdown answer (the whole text if there is none)."""
-    start = text.find("```")
-    if start == -1:
-        return text
-    nl = text.find("\n", start)
-    if nl == -1:
-        return ""
-    end = text.find("```", nl + 1)
-    return text[nl + 1:] if end == -1 else text[nl + 1:end]
-
-
 def to_completion(task: Task, problem: Problem, req: GenerationRequest, gen: Generation) -> dict[str, str]:
     """The sample's code: {"completion": ...} (continues the prompt) or {"solution": ...} (a whole program)."""
     if gen.final:
         return {"completion": gen.text}
     if isinstance(req.prompt, ChatPrompt):
-        # The assistant turn was started with the opening fence and the prompt's code: the model continues it.
-        code = extract_code(req.prompt.assistant_prefix + gen.text)
-        lead = problem.prompt
-        if code.startswith(lead):
-            return {"completion": task.postprocess(problem, code[len(lead):])}
-        return {"solution": code}
+        return task.postprocess_chat(problem, req.prompt.assistant_prefix + gen.text)
     return {"completion": task.postprocess(problem, gen.text)}
 
 
 def build_requests(task: Task, cfg: RunConfig, done: set[tuple[str, str, int]]) -> list[GenerationRequest]:
     reqs = []
+    chat = cfg.chat and not task.infilling
+    # a chat answer ends with the closing fence of its code block; a base model's with the task's stops
+    stop = tuple(task.chat_stop_sequences) if chat else tuple(task.stop_sequences)
     for p in problems_of(task, cfg.limit):
-        if cfg.chat and not task.infilling:
+        if chat:
             user, prefix = task.chat_prompt(p)
             prompt: Any = ChatPrompt(user, prefix)
         else:
@@ -123,7 +109,7 @@ def build_requests(task: Task, cfg: RunConfig, done: set[tuple[str, str, int]]) 
             if key in done:
                 continue
             reqs.append(GenerationRequest(
-                key=key, prompt=prompt, stop=tuple(task.stop_sequences),
+                key=key, prompt=prompt, stop=stop,
                 seed=sample_seed(cfg.seed, task.name, p.task_id, i),
                 single_line=getattr(task, "single_line", False), reference=p.reference,
             ))

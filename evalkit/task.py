@@ -58,6 +58,18 @@ def cut_at_stop(text: str, stops: list[str] | tuple[str, ...]) -> str:
     return text[:end]
 
 
+def extract_code(text: str) -> str:
+    """The first fenced code block of a Markdown answer (the whole text if there is none)."""
+    start = text.find("```")
+    if start == -1:
+        return text
+    nl = text.find("\n", start)
+    if nl == -1:
+        return ""
+    end = text.find("```", nl + 1)
+    return text[nl + 1:] if end == -1 else text[nl + 1:end]
+
+
 def data_dir(explicit: str | None = None) -> Path | None:
     """Where local benchmark files live: ``--data-dir``, else ``$EVALKIT_DATA_DIR``, else none (use the hub)."""
     d = explicit or os.environ.get("EVALKIT_DATA_DIR")
@@ -105,6 +117,8 @@ class Task:
     def prompt(self, problem: Problem) -> str | FimPrompt:
         return problem.prompt
 
+    chat_stop_sequences: ClassVar[tuple[str, ...]] = ("\n```",)
+
     def chat_prompt(self, problem: Problem) -> tuple[str, str]:
         """For instruct models: (user message, start of the assistant turn that the model continues)."""
         return (
@@ -112,6 +126,14 @@ class Task:
             f"```python\n{problem.prompt}```\n",
             f"```python\n{problem.prompt}",
         )
+
+    def postprocess_chat(self, problem: Problem, answer: str) -> dict[str, str]:
+        """The code of an instruct model's answer (assistant prefix + generation):
+        ``{"completion": ...}`` when it continues the prompt, else ``{"solution": ...}`` (a whole program)."""
+        code = extract_code(answer)
+        if code.startswith(problem.prompt):
+            return {"completion": code[len(problem.prompt):]}
+        return {"solution": code}
 
     def postprocess(self, problem: Problem, generation: str) -> str:
         return cut_at_stop(generation, self.stop_sequences)

@@ -28,3 +28,20 @@ def evalkit(*args: str, cwd: str | Path | None = None, timeout: float = 600, env
         [sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Build each tiny checkpoint once per session: tiny_models('llama') -> its directory."""
+    import tiny
+
+    built: dict[tuple, Path] = {}
+
+    def get(arch: str, **kw) -> Path:
+        key = (arch, tuple(sorted(kw.items())))
+        if key not in built:
+            name = arch + "".join(f"-{k}" for k, v in sorted(kw.items()) if v)
+            built[key] = tiny.build(arch, tmp_path_factory.mktemp("models") / name, **kw)
+        return built[key]
+
+    return get

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from evalkit.backends.base import Generation, GenerationParams, GenerationRequest, OnResult
+from evalkit.backends.base import ChatPrompt, Generation, GenerationParams, GenerationRequest, OnResult
+from evalkit.task import FimPrompt
 
 
 class ReferenceBackend:
@@ -20,5 +21,8 @@ class ReferenceBackend:
 
     def render(self, request: GenerationRequest) -> dict[str, Any]:
         p = request.prompt
-        text = p if isinstance(p, str) else repr(p)
-        return {"text": text}
+        if isinstance(p, FimPrompt):
+            return {"text": f"--- prefix ---\n{p.prefix}\n--- suffix ---\n{p.suffix}"}
+        if isinstance(p, ChatPrompt):
+            return {"text": f"--- user ---\n{p.user}\n--- assistant ---\n{p.assistant_prefix}"}
+        return {"text": p}

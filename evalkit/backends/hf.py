@@ -1,0 +1,297 @@
+"""Hugging Face transformers backend: any checkpoint ``AutoModelForCausalLM`` loads, batched across problems.
+
+Generation is a plain loop over the model's forward with a KV cache, so that
+  * requests of many problems share a batch (sorted by prompt length, left-padded);
+  * a finished sequence leaves the batch at once (its rows are dropped from the cache), and the loop stops
+    when every sequence of the batch has hit EOS, an end token, or a stop sequence;
+  * sampling uses one random stream per sample (seeded from seed, task, task_id, sample_idx) and inverse-CDF
+    sampling in vocabulary order, so a sample's text does not depend on which other samples share its batch;
+  * new text is decoded after an anchor token, so a leading space or indentation is never lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from evalkit.backends.base import ChatPrompt, Generation, GenerationParams, GenerationRequest, OnResult
+from evalkit.errors import UserError
+from evalkit.task import FimPrompt
+
+_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+_STOP_WINDOW = 24  # tokens decoded at each step to look for a stop sequence
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def local_fingerprint(path: Path) -> str:
+    """A hash of a local checkpoint directory's files (contents; first and last MiB of files over 64 MiB)."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = f.relative_to(path).as_posix()
+        if rel.startswith("."):
+            continue
+        size = f.stat().st_size
+        h.update(f"{rel}\0{size}\0".encode())
+        with open(f, "rb") as fh:
+            if size <= 64 << 20:
+                h.update(fh.read())
+            else:
+                h.update(fh.read(1 << 20))
+                fh.seek(-(1 << 20), os.SEEK_END)
+                h.update(fh.read())
+    return h.hexdigest()
+
+
+def _looks_local(model: str) -> bool:
+    return model.startswith(("/", "./", "../", "~")) or os.path.exists(model) or model.count("/") > 1
+
+
+class HFBackend:
+    name = "hf"
+
+    def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto", device: str | None = None,
+                 device_map: str | None = None, batch_size: str | int = "auto", trust_remote_code: bool = False,
+                 fim: str = "psm", fim_tokens: str | None = None, load_weights: bool = True) -> None:
+        try:
+            import torch
+            import transformers
+        except ImportError:
+            raise UserError("model backends need transformers and torch: pip install 'evalkit[hf]'") from None
+        self.torch = torch
+        self.model_id = model
+        self.revision = revision
+        if _looks_local(model):
+            p = Path(model).expanduser()
+            if not p.is_dir():
+                raise UserError(f"model directory {model} does not exist")
+            self.model_id = str(p)
+        kw: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+        try:
+            self.tok = transformers.AutoTokenizer.from_pretrained(self.model_id, **kw)
+        except Exception as e:  # OSError (no files), ValueError (unknown class), ...
+            raise UserError(f"cannot load the tokenizer of {model}: {_first_line(e)}") from None
+        self.tok.padding_side = "left"
+        if self.tok.pad_token_id is None:
+            self.tok.pad_token = self.tok.eos_token or self.tok.unk_token
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device_map = device_map
+        self.fim_mode = fim
+        self.fim_tokens = fim_tokens
+        self._fim = None
+        self.batch_size = batch_size
+        self.model = None
+        self.dtype_name = dtype
+        if load_weights:
+            self._load_model(transformers, kw, dtype, trust_remote_code)
+        self._anchor = self.tok.encode("a", add_special_tokens=False)[-1:]
+        self._anchor_text = self.tok.decode(self._anchor)
+
+    def _load_model(self, transformers: Any, kw: dict[str, Any], dtype: str, trust_remote_code: bool) -> None:
+        torch = self.torch
+        if dtype == "auto":
+            torch_dtype: Any = torch.float32 if self.device == "cpu" and not self.device_map else "auto"
+        else:
+            torch_dtype = getattr(torch, _DTYPES[dtype])
+        load_kw = dict(kw, dtype=torch_dtype)
+        if self.device_map:
+            load_kw["device_map"] = self.device_map
+        try:
+            model = transformers.AutoModelForCausalLM.from_pretrained(self.model_id, **load_kw)
+        except TypeError:  # transformers 4.x spells it torch_dtype
+            load_kw["torch_dtype"] = load_kw.pop("dtype")
+            model = transformers.AutoModelForCausalLM.from_pretrained(self.model_id, **load_kw)
+        except Exception as e:
+            raise UserError(f"cannot load model {self.model_id}: {_first_line(e)}") from None
+        if not self.device_map:
+            model = model.to(self.device)
+        model.eval()
+        self.model = model
+        import inspect
+
+        params = inspect.signature(model.forward).parameters
+        # transformers >= 5.2x names the KV cache argument ``cache``; earlier releases ``past_key_values``
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        self._last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+        gen_cfg = getattr(model, "generation_config", None)
+        eos = set()
+        for src in (getattr(gen_cfg, "eos_token_id", None), self.tok.eos_token_id):
+            if isinstance(src, int):
+                eos.add(src)
+            elif src:
+                eos.update(src)
+        self.eos_ids = eos
+
+    # ------------------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        import transformers
+
+        cfg = getattr(self.model, "config", None)
+        local = Path(self.model_id).is_dir()
+        return {
+            "backend": "hf",
+            "id": self.model_id,
+            "revision": self.revision,
+            "commit_hash": getattr(cfg, "_commit_hash", None) if not local else None,
+            "local_sha256": local_fingerprint(Path(self.model_id)) if local else None,
+            "architecture": (getattr(cfg, "architectures", None) or [None])[0],
+            "dtype": str(getattr(self.model, "dtype", self.dtype_name)).replace("torch.", ""),
+            "tokenizer": type(self.tok).__name__,
+            "transformers_version": transformers.__version__,
+            "torch_version": self.torch.__version__,
+            "fim": self.fim_info() if self._fim is not None else None,
+        }
+
+    # ------------------------------------------------------------------------------------------
+    def fim_layout(self):  # noqa: ANN201
+        if self._fim is None:
+            from evalkit.backends.fim import detect_fim
+
+            self._fim = detect_fim(self.tok, self.fim_tokens)
+        return self._fim
+
+    def check_fim(self) -> None:
+        self.fim_layout()
+
+    def fim_info(self) -> dict[str, Any]:
+        f = self.fim_layout()
+        return {"family": f.family, "mode": self.fim_mode, "tokens": f.token_names()}
+
+    def encode(self, prompt: Any) -> list[int]:
+        if isinstance(prompt, FimPrompt):
+            return self.fim_layout().encode(self.tok, prompt.prefix, prompt.suffix, self.fim_mode)
+        if isinstance(prompt, ChatPrompt):
+            if not getattr(self.tok, "chat_template", None):
+                raise UserError(f"{self.model_id} has no chat template; run without --chat")
+            text = self.tok.apply_chat_template([{"role": "user", "content": prompt.user}], tokenize=False,
+                                                add_generation_prompt=True)
+            return self.tok.encode(text + prompt.assistant_prefix, add_special_tokens=False)
+        return self.tok.encode(prompt)
+
+    def render(self, request: GenerationRequest) -> dict[str, Any]:
+        ids = self.encode(request.prompt)
+        return {"text": self.tok.decode(ids, skip_special_tokens=False), "ids": ids,
+                "pieces": self.tok.convert_ids_to_tokens(ids)}
+
+    def decode_new(self, new_ids: Sequence[int]) -> str:
+        """Text of generated tokens, decoded after an anchor so a leading space is kept."""
+        text = self.tok.decode(self._anchor + list(new_ids), skip_special_tokens=True)
+        if text.startswith(self._anchor_text):
+            return text[len(self._anchor_text):]
+        return self.tok.decode(list(new_ids), skip_special_tokens=True)
+
+    # ------------------------------------------------------------------------------------------
+    def generate(self, requests: Sequence[GenerationRequest], params: GenerationParams, on_result: OnResult) -> None:
+        if self.model is None:
+            raise RuntimeError("model weights not loaded")
+        end_ids = set(self.eos_ids)
+        if any(isinstance(r.prompt, FimPrompt) for r in requests):
+            end_ids |= set(self.fim_layout().end_ids(self.tok))
+        encoded = [(self.encode(r.prompt), r) for r in requests]
+        encoded.sort(key=lambda x: -len(x[0]))  # longest first: an out-of-memory error shows at once
+        if self.batch_size == "auto":
+            bs = 64 if self.device != "cpu" else 8
+        else:
+            bs = int(self.batch_size)
+        i = 0
+        while i < len(encoded):
+            chunk = encoded[i:i + bs]
+            try:
+                outs = self._generate_batch([c[0] for c in chunk], [c[1] for c in chunk], params, end_ids)
+            except self.torch.cuda.OutOfMemoryError:
+                if bs == 1:
+                    raise
+                self.torch.cuda.empty_cache()
+                bs = max(1, bs // 2)
+                continue
+            for (ids, req), (new_ids, text) in zip(chunk, outs):
+                extra = {}
+                if not isinstance(req.prompt, str):
+                    extra["model_input"] = self.tok.decode(ids, skip_special_tokens=False)
+                on_result(req, Generation(text=text, n_tokens=len(new_ids), extra=extra))
+            i += len(chunk)
+
+    def _pick(self, logits: Any, params: GenerationParams, rngs: list[random.Random]) -> Any:
+        torch = self.torch
+        if params.greedy:
+            return logits.argmax(dim=-1)
+        probs = torch.softmax(logits.float() / params.temperature, dim=-1)
+        if params.top_p < 1.0:
+            sp, si = probs.sort(dim=-1, descending=True)
+            drop_sorted = (sp.cumsum(dim=-1) - sp) > params.top_p
+            drop = torch.zeros_like(drop_sorted).scatter(-1, si, drop_sorted)
+            probs = probs.masked_fill(drop, 0.0)
+        cdf = probs.cumsum(dim=-1)
+        u = torch.tensor([r.random() for r in rngs], dtype=cdf.dtype, device=cdf.device)
+        idx = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1), right=True).squeeze(-1)
+        return idx.clamp_(max=probs.shape[-1] - 1)
+
+    def _stopped(self, new_ids: list[int], req: GenerationRequest, end_ids: set[int]) -> bool:
+        if new_ids and new_ids[-1] in end_ids:
+            return True
+        stops = list(req.stop) + (["\n"] if req.single_line else [])
+        if not stops:
+            return False
+        tail = self.decode_new(new_ids[-_STOP_WINDOW:])
+        return any(s in tail for s in stops)
+
+    @staticmethod
+    def _cache_of(out: Any) -> Any:
+        cache = out.get("cache")
+        return cache if cache is not None else out.get("past_key_values")
+
+    @staticmethod
+    def _left_pad(ids: list[list[int]], pad: int) -> tuple[list[list[int]], list[list[int]]]:
+        width = max(len(x) for x in ids)
+        return ([[pad] * (width - len(x)) + x for x in ids], [[0] * (width - len(x)) + [1] * len(x) for x in ids])
+
+    def _generate_batch(self, ids: list[list[int]], reqs: list[GenerationRequest], params: GenerationParams,
+                        end_ids: set[int]) -> list[tuple[list[int], str]]:
+        torch = self.torch
+        dev = self.model.device if self.device_map else self.device
+        padded, mask = self._left_pad(ids, self.tok.pad_token_id)
+        input_ids = torch.tensor(padded, device=dev)
+        attn = torch.tensor(mask, device=dev)
+        pos = (attn.cumsum(-1) - 1).clamp(min=0)
+        rngs = [random.Random(r.seed) for r in reqs]
+        new: list[list[int]] = [[] for _ in reqs]
+        active = list(range(len(reqs)))
+        with torch.inference_mode():
+            out = self.model(input_ids=input_ids, attention_mask=attn, position_ids=pos, use_cache=True,
+                             **self._last_logits_only)
+            past = self._cache_of(out)
+            last_pos = pos[:, -1]
+            logits = out.logits[:, -1, :]
+            for _ in range(params.max_new_tokens):
+                nxt = self._pick(logits, params, [rngs[i] for i in active])
+                keep = []
+                for row, (i, t) in enumerate(zip(active, nxt.tolist())):
+                    new[i].append(t)
+                    if not self._stopped(new[i], reqs[i], end_ids):
+                        keep.append(row)
+                if not keep or len(new[active[0]]) >= params.max_new_tokens:
+                    break
+                if len(keep) < len(active):
+                    sel = torch.tensor(keep, device=dev)
+                    past.batch_select_indices(sel)
+                    attn, last_pos, nxt = attn[sel], last_pos[sel], nxt[sel]
+                    active = [active[r] for r in keep]
+                attn = torch.cat([attn, attn.new_ones((len(active), 1))], dim=-1)
+                last_pos = last_pos + 1
+                out = self.model(input_ids=nxt.unsqueeze(-1), attention_mask=attn,
+                                 position_ids=last_pos.unsqueeze(-1), use_cache=True, **{self._cache_arg: past})
+                past = self._cache_of(out)
+                logits = out.logits[:, -1, :]
+        results = []
+        for toks in new:
+            if toks and toks[-1] in end_ids:
+                toks = toks[:-1]
+            results.append((toks, self.decode_new(toks)))
+        return results

@@ -1,0 +1,108 @@
+"""HumanEval-infilling (Bavarian et al. 2022): fill the hole between a prefix and a suffix.
+
+Four subsets, as in the Code Llama paper's Table 14 (pass@1, greedy, PSM and SPM): single-line (1033),
+multi-line (5815), random-span (1640) and random-span-light (164). The backend lays the prefix and suffix
+out with the model's own fill-in-the-middle tokens (``--fim psm|spm``, see ``evalkit/backends/fim.py``).
+Program = prompt + middle + suffix + "\\n" + test + "\\n" + ``check(entry_point)``.
+
+Data: ``DIR/humaneval-infilling/<file>.jsonl.gz`` (or ``DIR/<file>.jsonl.gz``) with ``--data-dir DIR`` or
+``$EVALKIT_DATA_DIR``, else the hub (``loubnabnl/humaneval_infilling``, one config per file, split ``test``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from evalkit.errors import UserError
+from evalkit.task import FimPrompt, Problem, Task, data_dir, sha256_file
+from evalkit.tasks.humaneval import read_jsonl_gz
+
+HUB_ID = "loubnabnl/humaneval_infilling"
+
+
+class HumanEvalInfill(Task):
+    infilling = True
+    stop_sequences = ()
+    timeout = 3.0
+    single_line = False
+    default_max_new_tokens = 256
+    subset = ""
+    prompt_format = "FIM: prefix = prompt, suffix = suffix; layout from the model's FIM tokens (--fim psm|spm)"
+
+    def load(self) -> tuple[list[Problem], str, str]:
+        name = f"HumanEval-{self.subset}.jsonl.gz"
+        d = data_dir(self.data_dir)
+        rows = None
+        if d is not None:
+            for f in (d / "humaneval-infilling" / name, d / name):
+                if f.is_file():
+                    rows, sha, source = read_jsonl_gz(str(f)), sha256_file(f), str(f)
+                    break
+        if rows is None:
+            rows, sha, source = self._hub()
+        problems = [
+            Problem(task_id=r["task_id"], prompt=r["prompt"], reference=r["canonical_solution"], test=r["test"],
+                    entry_point=r["entry_point"], suffix=r["suffix"])
+            for r in rows
+        ]
+        return problems, sha, source
+
+    def _hub(self) -> tuple[list[dict], str, str]:
+        config = f"HumanEval-{self.subset}"
+        try:
+            import datasets
+
+            rows = [dict(r) for r in datasets.load_dataset(HUB_ID, config, split="test")]
+        except ImportError:
+            raise UserError("loading HumanEval-infilling from the hub needs `datasets`; "
+                            "or give a local copy with --data-dir") from None
+        except Exception as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(f"cannot load {HUB_ID} ({config}): {first}; give a local copy with --data-dir") from None
+        canon = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
+        return rows, hashlib.sha256(canon.encode()).hexdigest(), f"datasets.load_dataset({HUB_ID!r}, {config!r})"
+
+    def prompt(self, problem: Problem) -> FimPrompt:
+        return FimPrompt(prefix=problem.prompt, suffix=problem.suffix)
+
+    def postprocess(self, problem: Problem, generation: str) -> str:
+        if self.single_line and "\n" in generation:
+            return generation[: generation.index("\n") + 1]
+        return generation
+
+    def program(self, problem: Problem, completion: str) -> str:
+        return (problem.prompt + completion + problem.suffix + "\n" + problem.test + "\n"
+                + f"check({problem.entry_point})\n")
+
+    def info(self) -> dict:
+        return super().info() | {"single_line": self.single_line}
+
+
+class SingleLine(HumanEvalInfill):
+    name = "humaneval-infill-single"
+    description = "HumanEval single-line infilling (1033), FIM PSM/SPM, greedy pass@1"
+    subset = "SingleLineInfilling"
+    single_line = True
+    default_max_new_tokens = 128
+
+
+class MultiLine(HumanEvalInfill):
+    name = "humaneval-infill-multi"
+    description = "HumanEval multi-line infilling (5815), FIM PSM/SPM, greedy pass@1"
+    subset = "MultiLineInfilling"
+
+
+class RandomSpan(HumanEvalInfill):
+    name = "humaneval-infill-random"
+    description = "HumanEval random-span infilling (1640), FIM PSM/SPM, greedy pass@1"
+    subset = "RandomSpanInfilling"
+
+
+class RandomSpanLight(HumanEvalInfill):
+    name = "humaneval-infill-random-light"
+    description = "HumanEval random-span infilling, light (164), FIM PSM/SPM, greedy pass@1"
+    subset = "RandomSpanInfillingLight"
+
+
+TASKS = [SingleLine, MultiLine, RandomSpan, RandomSpanLight]

@@ -1,0 +1,190 @@
+"""MBPP (Austin et al. 2021) as the Code Llama paper scores it, and the variants other harnesses use.
+
+Harnesses disagree on MBPP prompts, so each variant is its own named task:
+  mbpp            the paper's protocol: test split (task_ids 11-510, 500 problems), 3-shot prompt in the
+                  Austin et al. format that Code Llama's Figure 13 wording follows, shots = task_ids 2, 3, 4
+  mbpp-0shot      bigcode-evaluation-harness style: a docstring with the text and the first test
+  mbpp-instruct   the paper's zero-shot instruct prompt; code between [PYTHON] and [/PYTHON]
+  mbpp-sanitized  the hand-checked subset (sanitized-mbpp.json), test split (257 problems), 3-shot
+
+3-shot prompt, exactly (shots joined by "\\n"; CRLF in the shots' code becomes LF):
+    You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\\n\\n
+    {test 1}\\n{test 2}\\n{test 3}\\n[BEGIN]\\n{code}\\n[DONE]\\n
+    ... (task 3, task 4) ...
+    You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\\n\\n
+    {tests}\\n[BEGIN]\\n
+Generation stops at [DONE]. Program = completion + test_setup_code + the three tests: the setup code of tasks
+367 and 927 builds objects from classes that the solution defines, so it comes after the solution.
+
+Data: a local ``mbpp.jsonl`` (``--data-dir DIR`` or ``$EVALKIT_DATA_DIR``, looked up as DIR/mbpp/mbpp.jsonl or
+DIR/mbpp.jsonl), a local copy of the hub repository (a folder with ``full/`` parquet files), or the hub
+(``google-research-datasets/mbpp``, config ``full``) through ``datasets``.
+
+Reference solutions: with the current revision of mbpp.jsonl every one of the 500 test problems' own ``code``
+passes its tests (``evalkit run --model reference --tasks mbpp`` gives pass@1 = 1.0).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from evalkit.errors import UserError
+from evalkit.task import Problem, Task, data_dir, sha256_file
+
+HUB_ID = "google-research-datasets/mbpp"
+SHOT_IDS = (2, 3, 4)
+TEST_IDS = range(11, 511)
+HEADER = "You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\n\n"
+INSTRUCT_TAIL = "Your code should start with a [PYTHON] tag and end with a [/PYTHON] tag."
+
+
+def _load_hub(source: str, config: str) -> tuple[list[dict], str, str]:
+    try:
+        import datasets
+    except ImportError:
+        raise UserError("loading MBPP from the hub needs `datasets` (pip install 'evalkit[hf]'), "
+                        "or give a local copy with --data-dir") from None
+    try:
+        dd = datasets.load_dataset(source, config)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot load MBPP ({source}, {config}): {first}; "
+                        "give a local copy with --data-dir or EVALKIT_DATA_DIR") from None
+    rows = sorted((dict(r) for split in dd.values() for r in split), key=lambda r: r["task_id"])
+    canon = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
+    return rows, hashlib.sha256(canon.encode()).hexdigest(), f"datasets.load_dataset({source!r}, {config!r})"
+
+
+def load_mbpp_rows(explicit_dir: str | None, sanitized: bool = False) -> tuple[list[dict], str, str]:
+    name = "sanitized-mbpp.json" if sanitized else "mbpp.jsonl"
+    config = "sanitized" if sanitized else "full"
+    d = data_dir(explicit_dir)
+    if d is not None:
+        for f in (d / "mbpp" / name, d / name, d if d.is_file() and d.name == name else None):
+            if f is not None and f.is_file():
+                text = f.read_text(encoding="utf-8")
+                rows = json.loads(text) if sanitized else [json.loads(x) for x in text.splitlines() if x.strip()]
+                return rows, sha256_file(f), str(f)
+        for repo in (d, d / "mbpp"):
+            if (repo / config).is_dir():
+                return _load_hub(str(repo), config)
+    return _load_hub(HUB_ID, config)
+
+
+def _tests(row: dict) -> list[str]:
+    return list(row["test_list"])
+
+
+class MBPP(Task):
+    name = "mbpp"
+    description = "MBPP test split (500), 3-shot Austin et al. prompt, as in the Code Llama paper"
+    stop_sequences = ("[DONE]",)
+    timeout = 3.0
+    sanitized = False
+    prompt_format = "3-shot (task_ids 2,3,4), Austin et al. format, [BEGIN]/[DONE]"
+    chat_stop_sequences = ("[/PYTHON]",)
+    default_max_new_tokens = 512
+
+    def _text(self, row: dict) -> str:
+        return row["prompt"] if self.sanitized else row["text"]
+
+    def _setup(self, row: dict) -> str:
+        if self.sanitized:
+            return "\n".join(row.get("test_imports") or [])
+        return row.get("test_setup_code") or ""
+
+    def load(self) -> tuple[list[Problem], str, str]:
+        rows, sha, source = load_mbpp_rows(self.data_dir, self.sanitized)
+        by_id = {int(r["task_id"]): r for r in rows}
+        missing = [i for i in SHOT_IDS if i not in by_id]
+        if missing:
+            raise UserError(f"MBPP data from {source} lacks the few-shot task_ids {missing}")
+        self.shots = [by_id[i] for i in SHOT_IDS]
+        problems = []
+        for tid in TEST_IDS:
+            r = by_id.get(tid)
+            if r is None:
+                continue
+            problems.append(Problem(
+                task_id=f"MBPP/{tid}",
+                prompt=self.render(r),
+                reference=r["code"],
+                test=self._setup(r) + "\n" + "\n".join(_tests(r)) + "\n",
+                entry_point="",
+                meta={"text": self._text(r), "tests": _tests(r)},
+            ))
+        return problems, sha, source
+
+    def render(self, row: dict) -> str:
+        out = []
+        for s in self.shots:
+            code = s["code"].replace("\r\n", "\n")
+            out.append(HEADER.format(text=self._text(s)) + "\n".join(_tests(s)) + f"\n[BEGIN]\n{code}\n[DONE]\n")
+        return "\n".join(out) + "\n" + HEADER.format(text=self._text(row)) + "\n".join(_tests(row)) + "\n[BEGIN]\n"
+
+    def canonical_task_id(self, raw: Any) -> str:
+        m = re.fullmatch(r"(?:(?:MBPP|Mbpp|mbpp)/)?(\d+)", str(raw).strip())
+        return f"MBPP/{int(m.group(1))}" if m else str(raw)
+
+    def program(self, problem: Problem, completion: str) -> str:
+        # the completion is the whole solution; setup code after it (tasks 367 and 927 need its classes)
+        return completion + "\n" + problem.test
+
+    def program_from_solution(self, problem: Problem, solution: str) -> str:
+        return self.program(problem, solution)
+
+    def chat_prompt(self, problem: Problem) -> tuple[str, str]:
+        m = problem.meta
+        return HEADER.format(text=m["text"]) + "\n".join(m["tests"]) + "\n" + INSTRUCT_TAIL, "[PYTHON]\n"
+
+    def postprocess_chat(self, problem: Problem, answer: str) -> dict[str, str]:
+        return {"completion": between_tags(answer)}
+
+
+def between_tags(text: str, start: str = "[PYTHON]", end: str = "[/PYTHON]") -> str:
+    i = text.find(start)
+    if i != -1:
+        text = text[i + len(start):]
+    j = text.find(end)
+    return (text if j == -1 else text[:j]).strip("\n") + "\n"
+
+
+class MBPPSanitized(MBPP):
+    name = "mbpp-sanitized"
+    description = "MBPP sanitized (hand-checked), test split (257), 3-shot"
+    sanitized = True
+
+
+class MBPP0Shot(MBPP):
+    name = "mbpp-0shot"
+    description = "MBPP test split (500), bigcode-harness zero-shot docstring prompt with the first test"
+    stop_sequences = ("\nclass", "\nassert", '\n"""', "\nprint", "\nif", "\n<|/", "\n```")
+    prompt_format = 'bigcode: """\\n{text}\\n{first test}\\n"""\\n, program = prompt + completion + tests'
+
+    def render(self, row: dict) -> str:
+        return f'"""\n{self._text(row)}\n{_tests(row)[0]}\n"""\n'
+
+    def program(self, problem: Problem, completion: str) -> str:
+        return problem.prompt + completion + "\n" + problem.test
+
+    def program_from_solution(self, problem: Problem, solution: str) -> str:
+        return solution + "\n" + problem.test
+
+
+class MBPPInstruct(MBPP):
+    name = "mbpp-instruct"
+    description = "MBPP test split (500), the paper's zero-shot instruct prompt, code in [PYTHON] tags"
+    stop_sequences = ("[/PYTHON]",)
+    prompt_format = "zero-shot instruct (Code Llama Fig. 13): task + tests + [PYTHON]...[/PYTHON]"
+
+    def render(self, row: dict) -> str:
+        return HEADER.format(text=self._text(row)) + "\n".join(_tests(row)) + "\n" + INSTRUCT_TAIL + "\n"
+
+    def postprocess(self, problem: Problem, generation: str) -> str:
+        return between_tags(generation)
+
+
+TASKS = [MBPP, MBPP0Shot, MBPPInstruct, MBPPSanitized]
