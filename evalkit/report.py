@@ -1,0 +1,149 @@
+"""A static HTML report: the comparison table, pass@k curves over k, and a per-problem heat map across runs.
+
+Plots need matplotlib (``pip install 'evalkit[report]'``); they are embedded as PNG data, so the one file opens
+in any browser without a server. Without matplotlib the report holds the table and says why plots are missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalkit import __version__
+from evalkit.compare import _natural, build, cell_text
+from evalkit.errors import UserError
+from evalkit.metrics import pass_at_k
+from evalkit.results import RunResult, load_run
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: left; font-variant-numeric: tabular-nums; }
+th { background: #f0f0f0; }
+td.up { background: #e6f4ea; } td.down { background: #fce8e6; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+.note { color: #666; font-size: 0.9em; }
+"""
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _curves(runs: list[RunResult], task: str) -> str | None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    drawn = False
+    for r in runs:
+        probs = r.problems(task)
+        if probs and min(n for n, _ in probs.values()) > 1:
+            n_min = min(n for n, _ in probs.values())
+            ks = sorted({int(k) for k in np.unique(np.geomspace(1, n_min, num=min(n_min, 30)).round())})
+            ys = [np.mean([pass_at_k(n, c, k) for n, c in probs.values()]) for k in ks]
+            ax.plot(ks, [100 * y for y in ys], marker=".", label=r.name)
+            drawn = True
+        else:
+            pts = [(int(m[5:]), v) for m, v in r.tasks.get(task, {}).items()
+                   if m.startswith("pass@") and m[5:].isdigit() and isinstance(v, (int, float))]
+            if len(pts) > 1 or (pts and r.reference):
+                pts.sort()
+                ax.plot([k for k, _ in pts], [100 * v for _, v in pts], marker="o", linestyle="--", label=r.name)
+                drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xscale("log")
+    ax.set_xlabel("k")
+    ax.set_ylabel("pass@k (%)")
+    ax.set_title(f"{task}: pass@k")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def _heatmap(runs: list[RunResult], task: str) -> str | None:
+    import matplotlib.pyplot as plt
+
+    with_data = [r for r in runs if r.problems(task)]
+    if not with_data:
+        return None
+    ids = sorted({t for r in with_data for t in r.problems(task)}, key=_natural)
+    mat = np.full((len(with_data), len(ids)), np.nan)
+    for i, r in enumerate(with_data):
+        for j, tid in enumerate(ids):
+            if tid in r.problems(task):
+                n, c = r.problems(task)[tid]
+                mat[i, j] = c / n
+    fig, ax = plt.subplots(figsize=(min(14, 2 + 0.06 * len(ids)), 0.5 + 0.45 * len(with_data)))
+    im = ax.imshow(mat, aspect="auto", cmap="RdYlGn", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_yticks(range(len(with_data)), [r.name for r in with_data], fontsize=8)
+    step = max(1, len(ids) // 20)
+    ax.set_xticks(range(0, len(ids), step), [ids[j].split("/")[-1] for j in range(0, len(ids), step)], fontsize=7)
+    ax.set_xlabel("problem")
+    ax.set_title(f"{task}: per-problem pass rate")
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    return _png(fig)
+
+
+def render_html(runs: list[RunResult]) -> str:
+    rows = build(runs)
+    head = "".join(f"<th>{html.escape(x)}</th>" for x in ["task", "metric"] + [r.name for r in runs])
+    body = []
+    for row in rows:
+        tds = []
+        for c in row["cells"]:
+            cls = ""
+            if c.get("delta") is not None and c.get("p_value") is not None and c["p_value"] < 0.05:
+                cls = ' class="up"' if c["delta"] > 0 else ' class="down"'
+            tds.append(f"<td{cls}>{html.escape(cell_text(c))}</td>")
+        body.append(f"<tr><td>{html.escape(row['task'])}</td><td>{row['metric']}</td>{''.join(tds)}</tr>")
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>evalkit report</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<h1>evalkit report</h1>",
+        f"<p class='note'>evalkit {__version__}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+        "Values in %, [95% bootstrap CI over problems], (delta vs the first column; p-value of a paired test on "
+        "the problems both runs scored: exact McNemar for one sample per problem, else paired bootstrap).</p>",
+        "<h2>Runs</h2><ul>" + "".join(
+            f"<li><b>{html.escape(r.name)}</b>: {html.escape(r.model)}{' (reference)' if r.reference else ''}</li>"
+            for r in runs) + "</ul>",
+        f"<h2>Comparison</h2><table><tr>{head}</tr>{''.join(body)}</table>",
+    ]
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+    except ImportError:
+        parts.append("<p class='note'>Plots need matplotlib: pip install 'evalkit[report]'.</p>")
+    else:
+        tasks = list(dict.fromkeys(row["task"] for row in rows))
+        for task in tasks:
+            imgs = [x for x in (_curves(runs, task), _heatmap(runs, task)) if x]
+            if imgs:
+                parts.append(f"<h2>{html.escape(task)}</h2>")
+                parts += [f"<img alt='{html.escape(task)}' src='{src}'>" for src in imgs]
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def cmd_report(args: Any) -> int:
+    runs = [load_run(s) for s in args.runs]
+    out = Path(args.output)
+    try:
+        out.write_text(render_html(runs), encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"cannot write {out}: {e.strerror}") from None
+    print(f"report: {out}")
+    return 0
