@@ -208,13 +208,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         runner.generate(backend, tasks, cfg, store)
         if args.generate_only:
+            store.close()
             print(f"generated: {out_dir / 'generations.jsonl'}; score with: evalkit evaluate {out_dir}")
             return 0
+    except BaseException:
+        store.close()
+        raise
+    return _score(tasks, cfg, store)
+
+
+def _score(tasks: list, cfg: Any, store: Any) -> int:
+    """Execute what has no verdict yet, write the final files, print the summary."""
+    from evalkit import runner
+
+    try:
         info = runner.execute(tasks, cfg, store)
         results = runner.finalize(tasks, cfg, store, info)
     finally:
         store.close()
-    _print_summary(results, out_dir)
+    _print_summary(results, store.dir)
     return 0
 
 
@@ -234,7 +246,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         cfg = runner.RunConfig(limit=manifest["config"].get("limit"), n_samples=gen["n_samples"],
                                sandbox=_sandbox_config(args), timeout=args.timeout, workers=args.workers)
         store = RunStore(src, manifest, resume=True)
-        out_dir = src
     else:
         if not args.task:
             raise UserError("--task is required when FILE is not a run directory")
@@ -257,13 +268,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         # restrict the scored problems to those the file covers
         for t in tasks:
             t._problems = [p for p in t.problems() if p.task_id in covered]
-    try:
-        info = runner.execute(tasks, cfg, store)
-        results = runner.finalize(tasks, cfg, store, info)
-    finally:
-        store.close()
-    _print_summary(results, out_dir)
-    return 0
+    return _score(tasks, cfg, store)
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:

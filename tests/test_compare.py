@@ -43,6 +43,9 @@ def runs(tmp_path_factory):
     r = evalkit("run", "--tasks", "mbpp", "--limit", "5", "--output-dir", str(root / "mbpp"))
     assert r.returncode == 0, r.stderr
     out["mbpp"] = root / "mbpp"
+    r = evalkit("run", "--tasks", "humaneval-infill-random-light", "--limit", "5", "--output-dir", str(root / "infill"))
+    assert r.returncode == 0, r.stderr
+    out["infill"] = root / "infill"
     return out
 
 
@@ -99,6 +102,10 @@ def test_compare_against_the_paper_leaves_empty_cells(runs):
     assert mb["cells"][0]["value"] == 0.667 and mb["cells"][1]["value"] is None
     r = evalkit("compare", "paper:codellama-7b", str(runs["A"]))
     assert r.returncode == 0 and "33.5" in r.stdout
+    r = evalkit("compare", "paper:codellama-7b", str(runs["infill"]), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    row = next(x for x in json.loads(r.stdout)["rows"] if x["task"] == "humaneval-infill-random-light")
+    assert row["cells"][0]["value"] is None and row["cells"][1]["value"] == 1.0
 
 
 def test_paper_table_has_cited_blocks():

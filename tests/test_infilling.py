@@ -154,3 +154,26 @@ def test_single_line_cut():
     assert t.postprocess(p, "    x = 1") == "    x = 1"
     assert get_task("humaneval-infill-multi").postprocess(p, "a\nb\n") == "a\nb\n"
 
+
+
+@pytest.mark.parametrize("tokens,family,end", [
+    (["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>"], "codegemma", "<|file_separator|>"),
+    (["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|endoftext|>"], "qwen2.5-coder", "<|endoftext|>"),
+    (["<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"], "starcoder", "<file_sep>"),  # StarCoder2
+    (["<fim-prefix>", "<fim-suffix>", "<fim-middle>", "<|endoftext|>"], "santacoder", "<|endoftext|>"),
+])
+def test_family_detection_from_special_tokens(tokens, family, end):
+    """Families without tokenizer files here: detection from their documented special tokens."""
+    import tiny
+
+    from evalkit.backends.fim import detect_fim
+
+    tok = tiny.train_tokenizer("bytelevel", vocab_size=300)
+    tok.add_special_tokens({"additional_special_tokens": tokens})
+    layout = detect_fim(tok)
+    vocab = tok.get_vocab()
+    assert layout.family == family
+    assert (layout.prefix_id, layout.suffix_id, layout.middle_id) == tuple(vocab[t] for t in tokens[:3])
+    assert layout.end_tokens == [vocab[end]]
+    ids = layout.encode(tok, "def f():\n    ", "\n    return 1\n", "psm")
+    assert ids[0] == vocab[tokens[0]] and ids[-1] == vocab[tokens[2]]
