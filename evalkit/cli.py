@@ -20,6 +20,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line on stderr, exit code 2, like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"evalkit: error: {message} (see: {self.prog} --help)\n")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="local benchmark files (default: $EVALKIT_DATA_DIR, else the hub)")
     p.add_argument("--tasks-dir", help="extra task modules (default: $EVALKIT_TASKS_DIR)")
@@ -35,7 +42,7 @@ def _add_sandbox(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="evalkit", description="Evaluate code models on HumanEval, MBPP and "
+    ap = _Parser(prog="evalkit", description="Evaluate code models on HumanEval, MBPP and "
                                  "HumanEval-infilling by running their code in a sandbox.")
     ap.add_argument("--version", action="version", version=f"evalkit {__version__}")
     sub = ap.add_subparsers(dest="verb", metavar="VERB")
@@ -121,6 +128,12 @@ def _default_output_dir(model: str) -> Path:
 def _sandbox_config(args: argparse.Namespace):  # noqa: ANN202
     from evalkit.sandbox import SandboxConfig
 
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UserError("--timeout must be positive")
+    if args.memory_mb < 0:
+        raise UserError("--memory-mb must be >= 0 (0: no limit)")
     return SandboxConfig(memory_mb=args.memory_mb, isolation=args.isolation)
 
 
@@ -177,6 +190,12 @@ def _run_config(args: argparse.Namespace, tasks: list):  # noqa: ANN202
         raise UserError("--n-samples must be at least 1")
     if temperature < 0:
         raise UserError("--temperature must be >= 0")
+    if not 0 < pick("top_p", 1.0) <= 1:
+        raise UserError("--top-p must be in (0, 1]")
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:
+        raise UserError("--max-new-tokens must be at least 1")
+    if args.batch_size != "auto" and not (args.batch_size.isdigit() and int(args.batch_size) > 0):
+        raise UserError("--batch-size takes a positive number or auto")
     max_new = args.max_new_tokens or max(t.default_max_new_tokens for t in tasks)
     return RunConfig(
         limit=args.limit, n_samples=n, seed=args.seed, chat=args.chat, fim=args.fim, preset=args.preset,

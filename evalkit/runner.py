@@ -162,9 +162,11 @@ def execute(tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> dict:
 
     by_name = {t.name: t for t in tasks}
     index = {t.name: {p.task_id: p for p in t.problems()} for t in tasks}
-    judged = {(r["task"], r["task_id"], r["sample_idx"], r["program_sha256"]) for r in store.executions.records()}
+    # a sandbox_error is the harness's fault, not a verdict: such samples run again on --resume
+    judged = {(r["task"], r["task_id"], r["sample_idx"], r["program_sha256"]) for r in store.executions.records()
+              if r["outcome"] != "sandbox_error"}
     jobs = []
-    for rec in latest_generations(store):
+    for rec in unique_generations(store):
         task = by_name.get(rec["task"])
         if task is None:
             continue
@@ -194,7 +196,7 @@ def execute(tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> dict:
         return pool.info()
 
 
-def latest_generations(store: RunStore) -> list[dict]:
+def unique_generations(store: RunStore) -> list[dict]:
     """One generation record per (task, task_id, sample_idx): the first one journaled."""
     seen: dict[tuple, dict] = {}
     for r in store.generations.records():
@@ -206,12 +208,13 @@ def latest_generations(store: RunStore) -> list[dict]:
 # final files
 # ------------------------------------------------------------------------------------------------
 def finalize(tasks: Sequence[Task], cfg: RunConfig, store: RunStore, sandbox_info: dict) -> dict:
+    # the last verdict of a sample wins (a sandbox_error retried on --resume)
     verdicts = {(r["task"], r["task_id"], r["sample_idx"], r["program_sha256"]): r
                 for r in store.executions.records()}
     order = {t.name: (i, {p.task_id: j for j, p in enumerate(t.problems())}) for i, t in enumerate(tasks)}
     by_name = {t.name: t for t in tasks}
     rows = []
-    for rec in latest_generations(store):
+    for rec in unique_generations(store):
         task = by_name.get(rec["task"])
         if task is None:
             continue
@@ -247,6 +250,10 @@ def finalize(tasks: Sequence[Task], cfg: RunConfig, store: RunStore, sandbox_inf
             continue
         results["tasks"][task.name] = task_summary(task, trows, cfg.ks)
     atomic_write_json(store.dir / "results.json", results)
+    broken = sum(r["outcome"] == "sandbox_error" for r in rows)
+    if broken:
+        warn(f"{broken} samples met a sandbox error (the harness's fault, counted as not passed); "
+             "run the same command with --resume to retry them")
     return results
 
 

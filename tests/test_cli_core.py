@@ -162,3 +162,36 @@ def test_user_task_module_from_tasks_dir(tmp_path):
     r = evalkit("run", "--tasks", "squares", "--tasks-dir", str(d), "--output-dir", str(tmp_path / "o"))
     assert r.returncode == 0, r.stderr
     assert _results(tmp_path / "o")["tasks"]["squares"]["pass@1"] == 1.0
+
+
+def test_sigkill_during_execution_then_resume(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    f = tmp_path / "many.jsonl"
+    f.write_text("".join(json.dumps({"task_id": p["task_id"], "completion": p["canonical_solution"] if i % 3 else
+                                     "    pass\n"}) + "\n" for i in range(6) for p in _humaneval()))
+    args = ["evaluate", "--task", "humaneval", str(f)]
+    ref = tmp_path / "ref"
+    assert evalkit(*args, "--output-dir", str(ref)).returncode == 0
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit", *args, "--output-dir", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = out / "executions.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (journal.exists() and journal.read_text().count("\n") >= 100):
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = journal.read_text().count("\n")
+    assert 100 <= done < 984, done
+    r = evalkit(*args, "--output-dir", str(out), "--resume")
+    assert r.returncode == 0, r.stderr
+    keys = [(x["task_id"], x["sample_idx"]) for x in map(json.loads, journal.read_text().splitlines())]
+    assert len(keys) == len(set(keys)) == 984  # nothing judged twice, nothing lost
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "duration_s"} for r in rows]  # noqa: E731
+    assert strip(_samples(out)) == strip(_samples(ref))
+    assert _results(out)["tasks"] == _results(ref)["tasks"]

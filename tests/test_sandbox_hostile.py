@@ -208,3 +208,15 @@ def test_timeouts_are_rerun_alone_and_final_once():
     with SandboxPool(SandboxConfig(timeout=1), workers=2) as p:
         p.run([Job("spin", "while True: pass\n"), Job("ok", "pass\n")], lambda j, r: calls.append((j.key, r.outcome)))
     assert sorted(calls) == [("ok", "passed"), ("spin", "timeout")]
+
+
+def test_samples_do_not_see_the_harness_secrets(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    prog = ("import os\nassert 'HF_TOKEN' not in os.environ and 'OPENAI_API_KEY' not in os.environ\n"
+            "for p in ('self', '1'):\n    try:\n        assert 'secret' not in open(f'/proc/{p}/environ').read()\n"
+            "    except PermissionError:\n        pass\n")
+    got = []
+    with SandboxPool(SandboxConfig(timeout=2), workers=1) as p:
+        p.run([Job(0, prog)], lambda j, r: got.append(r))
+    assert got[0].outcome == "passed", got[0]

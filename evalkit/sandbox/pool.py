@@ -26,6 +26,30 @@ from evalkit.sandbox import ExecResult, SandboxConfig
 _WORKER_CMD = "from evalkit.sandbox.worker import main; main()"
 _THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                 "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
+# The only variables a sample sees: model code never reads the harness's tokens and keys (HF_TOKEN, ...).
+_PASS_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "TZ",
+             "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+_SCRATCH_PREFIX = "evalkit-sandbox-"
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _remove_stale_scratch() -> None:
+    """Scratch folders of evalkit processes that died (SIGKILL) without cleaning up: empty, named by pid."""
+    tmp = tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(tmp) if n.startswith(_SCRATCH_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(_SCRATCH_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
 
 
 class SandboxError(RuntimeError):
@@ -41,10 +65,10 @@ class Job:
 
 class _Worker:
     def __init__(self, cfg: SandboxConfig, index: int) -> None:
-        self.scratch = tempfile.mkdtemp(prefix="evalkit-sandbox-")
+        self.scratch = tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-")
         os.chmod(self.scratch, 0o755)
         wcfg = cfg.to_dict() | {"scratch": self.scratch, "sample_uid": 1_000_000 + secrets.randbelow(1 << 30)}
-        env = dict(os.environ) | _THREAD_ENV | {
+        env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ} | _THREAD_ENV | {
             "EVALKIT_SANDBOX_CONFIG": json.dumps(wcfg),
             "PYTHONHASHSEED": "0",
             "PYTHONDONTWRITEBYTECODE": "1",
@@ -118,7 +142,7 @@ class SandboxPool:
 
     def __init__(self, config: SandboxConfig | None = None, workers: int | None = None) -> None:
         self.config = config or SandboxConfig()
-        self.n_workers = max(1, workers or os.cpu_count() or 1)
+        self.n_workers = max(1, workers or default_workers())
         self._workers: list[_Worker] = []
         self.layers: dict = {}
 
@@ -130,6 +154,7 @@ class SandboxPool:
         self.close()
 
     def start(self) -> None:
+        _remove_stale_scratch()
         results: list[_Worker | BaseException] = [None] * self.n_workers  # type: ignore[list-item]
 
         def spawn(i: int) -> None:
