@@ -153,12 +153,15 @@ def _load_tasks(names: list[str], args: argparse.Namespace, stop: list[str] | No
 def cmd_tasks(args: argparse.Namespace) -> int:
     from evalkit.registry import task_classes
 
+    # Listing never downloads: counts come from local files or the datasets cache, else "hub".
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     rows = []
     for name, cls in sorted(task_classes(args.tasks_dir).items()):
         try:
             count: Any = len(cls(data_dir=args.data_dir).problems())
         except UserError:
-            count = "?"  # data not available here
+            count = "hub"  # not here: fetched from the hub by `run`
         rows.append((name, str(count), cls.description))
     w = max(len(r[0]) for r in rows)
     print(f"{'task':<{w}}  problems  description")

@@ -143,5 +143,5 @@ def test_bad_data_dir_path_is_reported(tmp_path):
     r = evalkit("tasks", "--data-dir", str(tmp_path / "nothing"), env={"HF_DATASETS_OFFLINE": "1",
                                                                       "HF_HUB_OFFLINE": "1"})
     assert r.returncode == 0
-    assert any(line.startswith("mbpp ") and line.split()[1] == "?" for line in r.stdout.splitlines())
+    assert any(line.startswith("mbpp ") and line.split()[1] == "hub" for line in r.stdout.splitlines())
 

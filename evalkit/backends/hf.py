@@ -111,7 +111,10 @@ class HFBackend:
         except Exception as e:
             raise UserError(f"cannot load model {self.model_id}: {_first_line(e)}") from None
         if not self.device_map:
-            model = model.to(self.device)
+            try:
+                model = model.to(self.device)
+            except (RuntimeError, AssertionError, ValueError) as e:
+                raise UserError(f"cannot put the model on device {self.device!r}: {_first_line(e)}") from None
         model.eval()
         self.model = model
         import inspect
