@@ -105,7 +105,9 @@ def test_compare_against_the_paper_leaves_empty_cells(runs):
     r = evalkit("compare", "paper:codellama-7b", str(runs["infill"]), "--format", "json")
     assert r.returncode == 0, r.stderr
     row = next(x for x in json.loads(r.stdout)["rows"] if x["task"] == "humaneval-infill-random-light")
-    assert row["cells"][0]["value"] is None and row["cells"][1]["value"] == 1.0
+    assert row["cells"][0]["value"] is None and row["cells"][1]["value"] == 1.0  # the paper has no light column
+    row = next(x for x in json.loads(r.stdout)["rows"] if x["task"] == "humaneval-infill-single")
+    assert row["cells"][0]["value"] == 0.741 and row["cells"][1]["value"] is None
 
 
 def test_paper_table_has_cited_blocks():
@@ -116,9 +118,14 @@ def test_paper_table_has_cited_blocks():
     r = refs["codellama-7b"]["tasks"]
     assert (r["humaneval"]["pass@1"], r["humaneval"]["pass@10"], r["humaneval"]["pass@100"]) == (0.335, 0.596, 0.859)
     assert (r["mbpp"]["pass@1"], r["mbpp"]["pass@10"], r["mbpp"]["pass@100"]) == (0.414, 0.667, 0.825)
+    # Table 14 (infilling, pass@1): PSM in the model's run, SPM in its -spm twin
+    assert r["humaneval-infill-single"]["pass@1"] == 0.741 and r["humaneval-infill-random"]["pass@1"] == 0.597
+    spm = refs["codellama-13b-spm"]["tasks"]
+    assert (spm["humaneval-infill-single"]["pass@1"], spm["humaneval-infill-multi"]["pass@1"],
+            spm["humaneval-infill-random"]["pass@1"]) == (0.856, 0.561, 0.419)
     for run in refs.values():
         for block in run["tasks"].values():
-            assert block["source"]["table"] and block["source"]["page"]
+            assert block["source"]["table"] in ("Table 2", "Table 14") and block["source"]["page"] in (6, 31)
 
 
 @pytest.mark.parametrize("run,max_drop,code,word", [
