@@ -259,7 +259,11 @@ class HFBackend:
                         end_ids: set[int]) -> list[tuple[list[int], str]]:
         torch = self.torch
         dev = self.model.device if self.device_map else self.device
-        padded, mask = self._left_pad(ids, self.tok.pad_token_id)
+        # The samples of one problem share their prompt: encode each distinct prompt once, then copy its
+        # cache rows (n = 200 sampling pays one prefill per problem, not 200).
+        distinct: dict[tuple[int, ...], int] = {}
+        row_of = [distinct.setdefault(tuple(x), len(distinct)) for x in ids]
+        padded, mask = self._left_pad([list(x) for x in distinct], self.tok.pad_token_id)
         input_ids = torch.tensor(padded, device=dev)
         attn = torch.tensor(mask, device=dev)
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
@@ -270,8 +274,12 @@ class HFBackend:
             out = self.model(input_ids=input_ids, attention_mask=attn, position_ids=pos, use_cache=True,
                              **self._last_logits_only)
             past = self._cache_of(out)
-            last_pos = pos[:, -1]
             logits = out.logits[:, -1, :]
+            if len(distinct) < len(ids):
+                expand = torch.tensor(row_of, device=dev)
+                past.batch_select_indices(expand)
+                attn, pos, logits = attn[expand], pos[expand], logits[expand]
+            last_pos = pos[:, -1]
             for _ in range(params.max_new_tokens):
                 nxt = self._pick(logits, params, [rngs[i] for i in active])
                 keep = []
