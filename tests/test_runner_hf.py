@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import evalkit
+from conftest import evalkit, kill_when
 
 from evalkit.backends.base import ChatPrompt, Generation, GenerationRequest
 from evalkit.registry import get_task
@@ -93,17 +88,8 @@ def test_sigkill_during_generation_then_resume(tiny_models, tmp_path):
     ref = tmp_path / "ref"
     assert evalkit(*args, "--output-dir", str(ref)).returncode == 0
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "evalkit", *args, "--output-dir", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = out / "generations.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if journal.exists() and journal.read_text().count("\n") >= 6:
-            break
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    n_before = journal.read_text().count("\n")
+    n_before = kill_when([*args, "--output-dir", str(out)], journal, 6)
     assert 6 <= n_before < 32, n_before  # killed mid-generation
     assert not (out / "results.json").exists()
     r = evalkit(*args, "--output-dir", str(out), "--resume")
