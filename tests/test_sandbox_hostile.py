@@ -220,3 +220,16 @@ def test_samples_do_not_see_the_harness_secrets(monkeypatch):
     with SandboxPool(SandboxConfig(timeout=2), workers=1) as p:
         p.run([Job(0, prog)], lambda j, r: got.append(r))
     assert got[0].outcome == "passed", got[0]
+
+
+def test_fallback_without_namespaces_still_limits_and_guards():
+    """--isolation none (and machines without namespaces): rlimits, process groups and the guard remain."""
+    progs = {"ok": ("assert sorted([3, 1, 2]) == [1, 2, 3]\n", "passed"),
+             "loop": ("while True: pass\n", "timeout"),
+             "memory": ("x = bytearray(8 * 2**30)\n", "memory"),
+             "system": ("import os\nos.system('true')\n", "error")}
+    got = {}
+    with SandboxPool(SandboxConfig(timeout=1, isolation="none"), workers=1) as p:
+        assert p.layers["mode"] == "none" and p.layers["reliability_guard"] and not p.layers["network_namespace"]
+        p.run([Job(k, v[0]) for k, v in progs.items()], lambda j, r: got.__setitem__(j.key, r.outcome))
+    assert got == {k: v[1] for k, v in progs.items()}
