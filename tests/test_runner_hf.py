@@ -185,3 +185,30 @@ def test_markdown_answers_are_extracted():
     assert done == {"completion": p.reference}
     assert extract_code("Sure!\n```python\ndef f():\n    return 1\n```\nmore") == "def f():\n    return 1\n"
     assert extract_code("no fence") == "no fence"
+
+
+def test_continuous_batching_refills_and_changes_nothing(tiny_models, monkeypatch):
+    """Rows that stop early leave the batch and waiting requests take their places, mid-generation."""
+    from evalkit.backends.base import GenerationParams, sample_seed
+    from evalkit.backends.hf import HFBackend, _Batch
+
+    admits = []
+    real_admit = _Batch._admit
+
+    def observed_admit(self, waiting):  # the real method, counted
+        admits.append(len(self.rows))
+        return real_admit(self, waiting)
+
+    monkeypatch.setattr(_Batch, "_admit", observed_admit)
+    problems = get_task("humaneval").problems()[:6]
+    reqs = [GenerationRequest(("humaneval", p.task_id, j), p.prompt, stop=("e",),
+                              seed=sample_seed(0, "humaneval", p.task_id, j)) for p in problems for j in range(2)]
+    params = GenerationParams(max_new_tokens=20, temperature=0.8)
+    texts = []
+    for bs in (1, 4):
+        got: dict = {}
+        HFBackend(str(tiny_models("llama")), batch_size=bs).generate(
+            reqs, params, lambda r, g, got=got: got.__setitem__(r.key, g.text))
+        texts.append(got)
+    assert texts[0] == texts[1] and len(texts[0]) == 12
+    assert any(n > 0 for n in admits), admits  # some requests joined a batch that was already running

@@ -1,9 +1,11 @@
 """Hugging Face transformers backend: any checkpoint ``AutoModelForCausalLM`` loads, batched across problems.
 
 Generation is a plain loop over the model's forward with a KV cache, so that
-  * requests of many problems share a batch (sorted by prompt length, left-padded);
-  * a finished sequence leaves the batch at once (its rows are dropped from the cache), and the loop stops
-    when every sequence of the batch has hit EOS, an end token, or a stop sequence;
+  * requests of many problems share a batch (sorted by prompt length, left-padded), and the samples of one
+    problem share one prefill;
+  * a sequence that hits EOS, an end token, a stop sequence or max_new_tokens is emitted at once and leaves the
+    batch (its rows are dropped from the cache), and waiting requests are prefilled and merged into the running
+    batch (continuous batching), so the device stays full until the last sequence;
   * sampling uses one random stream per sample (seeded from seed, task, task_id, sample_idx) and inverse-CDF
     sampling in vocabulary order, so a sample's text does not depend on which other samples share its batch;
   * new text is decoded after an anchor token, so a leading space or indentation is never lost.
@@ -203,23 +205,28 @@ class HFBackend:
             bs = 64 if self.device != "cpu" else 8
         else:
             bs = int(self.batch_size)
-        i = 0
-        while i < len(encoded):
-            chunk = encoded[i:i + bs]
+
+        def emit(ids: list[int], req: GenerationRequest, new_ids: list[int]) -> None:
+            if new_ids and new_ids[-1] in end_ids:
+                new_ids = new_ids[:-1]
+            extra = {}
+            if not isinstance(req.prompt, str):
+                extra["model_input"] = self.tok.decode(ids, skip_special_tokens=False)
+            on_result(req, Generation(text=self.decode_new(new_ids), n_tokens=len(new_ids), extra=extra))
+
+        while encoded:
+            batch = _Batch(self, params, end_ids, bs, emit)
             try:
-                outs = self._generate_batch([c[0] for c in chunk], [c[1] for c in chunk], params, end_ids)
+                # rows that finished leave the batch; waiting requests take their places
+                batch.run(encoded)
             except self.torch.cuda.OutOfMemoryError:
                 if bs == 1:
                     raise
+                # what was emitted is kept; unfinished rows start again (same seeds: same text), in smaller batches
+                encoded[:0] = [(ids, req) for ids, req, _, _ in batch.rows]
+                batch = None
                 self.torch.cuda.empty_cache()
                 bs = max(1, bs // 2)
-                continue
-            for (ids, req), (new_ids, text) in zip(chunk, outs):
-                extra = {}
-                if not isinstance(req.prompt, str):
-                    extra["model_input"] = self.tok.decode(ids, skip_special_tokens=False)
-                on_result(req, Generation(text=text, n_tokens=len(new_ids), extra=extra))
-            i += len(chunk)
 
     def _pick(self, logits: Any, params: GenerationParams, rngs: list[random.Random]) -> Any:
         torch = self.torch
@@ -255,54 +262,111 @@ class HFBackend:
         width = max(len(x) for x in ids)
         return ([[pad] * (width - len(x)) + x for x in ids], [[0] * (width - len(x)) + [1] * len(x) for x in ids])
 
-    def _generate_batch(self, ids: list[list[int]], reqs: list[GenerationRequest], params: GenerationParams,
-                        end_ids: set[int]) -> list[tuple[list[int], str]]:
+
+class _Batch:
+    """One continuous batch: requests enter as others finish, so the device stays full until the last one.
+
+    Each row keeps its own random stream and position ids; rows that finish are emitted at once and dropped
+    from the KV cache; new requests are prefilled (one prefill per distinct prompt) and merged into the cache,
+    left-padded to a common length. Caches of other layouts than plain per-layer key/value tensors get no
+    refill: a batch then runs until its last row finishes, as a fixed batch.
+    """
+
+    def __init__(self, backend: HFBackend, params: GenerationParams, end_ids: set[int], size: int, emit: Any) -> None:
+        self.b, self.params, self.end_ids, self.size, self.emit = backend, params, end_ids, size, emit
+        self.torch = backend.torch
+        self.dev = backend.model.device if backend.device_map else backend.device
+        self.rows: list[tuple[list[int], GenerationRequest, random.Random, list[int]]] = []
+        self.past: Any = None
+        self.attn: Any = None
+        self.last_pos: Any = None
+        self.logits: Any = None
+
+    def _prefill(self, chunk: list[tuple[list[int], GenerationRequest]]) -> tuple[Any, Any, Any, Any]:
         torch = self.torch
-        dev = self.model.device if self.device_map else self.device
-        # The samples of one problem share their prompt: encode each distinct prompt once, then copy its
-        # cache rows (n = 200 sampling pays one prefill per problem, not 200).
         distinct: dict[tuple[int, ...], int] = {}
-        row_of = [distinct.setdefault(tuple(x), len(distinct)) for x in ids]
-        padded, mask = self._left_pad([list(x) for x in distinct], self.tok.pad_token_id)
-        input_ids = torch.tensor(padded, device=dev)
-        attn = torch.tensor(mask, device=dev)
+        row_of = [distinct.setdefault(tuple(ids), len(distinct)) for ids, _ in chunk]
+        padded, mask = HFBackend._left_pad([list(x) for x in distinct], self.b.tok.pad_token_id)
+        attn = torch.tensor(mask, device=self.dev)
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
-        rngs = [random.Random(r.seed) for r in reqs]
-        new: list[list[int]] = [[] for _ in reqs]
-        active = list(range(len(reqs)))
+        out = self.b.model(input_ids=torch.tensor(padded, device=self.dev), attention_mask=attn, position_ids=pos,
+                           use_cache=True, **self.b._last_logits_only)
+        past, logits = HFBackend._cache_of(out), out.logits[:, -1, :]
+        if len(distinct) < len(chunk):
+            expand = torch.tensor(row_of, device=self.dev)
+            past.batch_select_indices(expand)
+            attn, pos, logits = attn[expand], pos[expand], logits[expand]
+        return past, attn, pos[:, -1], logits
+
+    def _mergeable(self, cache: Any) -> bool:
+        layers = getattr(cache, "layers", None)
+        return bool(layers) and all(type(layer).__name__ == "DynamicLayer" and getattr(layer, "keys", None) is not None
+                                    and layer.keys.dim() == 4 for layer in layers)
+
+    def _merge(self, past: Any, attn: Any, last_pos: Any, logits: Any) -> None:
+        """Append prefilled rows to the running batch, left-padding the shorter side's cache and mask."""
+        torch = self.torch
+        cur, new = self.attn.shape[1], attn.shape[1]
+        width = max(cur, new)
+
+        def pad(t: Any, by: int, dim: int) -> Any:
+            if by == 0:
+                return t
+            shape = list(t.shape)
+            shape[dim] = by
+            return torch.cat([t.new_zeros(shape), t], dim=dim)
+
+        for old_layer, new_layer in zip(self.past.layers, past.layers):
+            for name in ("keys", "values"):
+                a = pad(getattr(old_layer, name), width - cur, 2)
+                b = pad(getattr(new_layer, name), width - new, 2)
+                setattr(old_layer, name, torch.cat([a, b], dim=0))
+        self.attn = torch.cat([pad(self.attn, width - cur, 1), pad(attn, width - new, 1)], dim=0)
+        self.last_pos = torch.cat([self.last_pos, last_pos])
+        self.logits = torch.cat([self.logits, logits])
+
+    def _admit(self, waiting: list[tuple[list[int], GenerationRequest]]) -> None:
+        take = waiting[: self.size - len(self.rows)]
+        past, attn, last_pos, logits = self._prefill(take)
+        if self.past is None:
+            self.past, self.attn, self.last_pos, self.logits = past, attn, last_pos, logits
+        else:
+            self._merge(past, attn, last_pos, logits)
+        del waiting[: len(take)]  # only once they are in the batch (an out-of-memory error keeps them waiting)
+        self.rows += [(ids, req, random.Random(req.seed), []) for ids, req in take]
+
+    def run(self, waiting: list[tuple[list[int], GenerationRequest]]) -> None:
+        """Generate until ``waiting`` is empty (items are removed as they enter the batch)."""
+        torch, b, params = self.torch, self.b, self.params
         with torch.inference_mode():
-            out = self.model(input_ids=input_ids, attention_mask=attn, position_ids=pos, use_cache=True,
-                             **self._last_logits_only)
-            past = self._cache_of(out)
-            logits = out.logits[:, -1, :]
-            if len(distinct) < len(ids):
-                expand = torch.tensor(row_of, device=dev)
-                past.batch_select_indices(expand)
-                attn, pos, logits = attn[expand], pos[expand], logits[expand]
-            last_pos = pos[:, -1]
-            for _ in range(params.max_new_tokens):
-                nxt = self._pick(logits, params, [rngs[i] for i in active])
+            self._admit(waiting)
+            refill = self._mergeable(self.past)
+            while self.rows:
+                nxt = b._pick(self.logits, params, [r[2] for r in self.rows])
                 keep = []
-                for row, (i, t) in enumerate(zip(active, nxt.tolist())):
-                    new[i].append(t)
-                    if not self._stopped(new[i], reqs[i], end_ids):
-                        keep.append(row)
-                if not keep or len(new[active[0]]) >= params.max_new_tokens:
-                    break
-                if len(keep) < len(active):
-                    sel = torch.tensor(keep, device=dev)
-                    past.batch_select_indices(sel)
-                    attn, last_pos, nxt = attn[sel], last_pos[sel], nxt[sel]
-                    active = [active[r] for r in keep]
-                attn = torch.cat([attn, attn.new_ones((len(active), 1))], dim=-1)
-                last_pos = last_pos + 1
-                out = self.model(input_ids=nxt.unsqueeze(-1), attention_mask=attn,
-                                 position_ids=last_pos.unsqueeze(-1), use_cache=True, **{self._cache_arg: past})
-                past = self._cache_of(out)
-                logits = out.logits[:, -1, :]
-        results = []
-        for toks in new:
-            if toks and toks[-1] in end_ids:
-                toks = toks[:-1]
-            results.append((toks, self.decode_new(toks)))
-        return results
+                for i, (row, t) in enumerate(zip(self.rows, nxt.tolist())):
+                    ids, req, _, new = row
+                    new.append(t)
+                    if b._stopped(new, req, self.end_ids) or len(new) >= params.max_new_tokens:
+                        self.emit(ids, req, new)
+                    else:
+                        keep.append(i)
+                if len(keep) < len(self.rows):
+                    if not keep and not (refill and waiting):
+                        break
+                    sel = torch.tensor(keep, device=self.dev, dtype=torch.long)
+                    self.past.batch_select_indices(sel)
+                    self.attn, self.last_pos, nxt = self.attn[sel], self.last_pos[sel], nxt[sel]
+                    self.rows = [self.rows[i] for i in keep]
+                if self.rows:
+                    self.attn = torch.cat([self.attn, self.attn.new_ones((len(self.rows), 1))], dim=-1)
+                    self.last_pos = self.last_pos + 1
+                    out = b.model(input_ids=nxt.unsqueeze(-1), attention_mask=self.attn,
+                                  position_ids=self.last_pos.unsqueeze(-1), use_cache=True,
+                                  **{b._cache_arg: self.past})
+                    self.past, self.logits = HFBackend._cache_of(out), out.logits[:, -1, :]
+                free = self.size - len(self.rows)
+                if waiting and refill and (not self.rows or free >= max(1, self.size // 4)):
+                    if not self.rows:
+                        self.past = None
+                    self._admit(waiting)
