@@ -26,22 +26,26 @@ from evalkit.backends.hf import HFBackend
 from evalkit.registry import get_task
 
 
-def build_model(args: argparse.Namespace, tmp: Path) -> str:
-    if args.model:
-        return args.model
-    out = tmp / "model"
-    if args.from_config:
+def load(args: argparse.Namespace, tmp: Path) -> HFBackend:
+    if args.from_config:  # random weights in a real model's shape, built on the device: no download, no disk
+        backend = HFBackend(args.tokenizer or args.from_config, device=args.device, batch_size=args.batch_size,
+                            load_weights=False)
         cfg = transformers.AutoConfig.from_pretrained(args.from_config)
-        tok = transformers.AutoTokenizer.from_pretrained(args.tokenizer or args.from_config)
-        with torch.device(args.device or "cpu"):
-            model = transformers.AutoModelForCausalLM.from_config(cfg, dtype=getattr(torch, args.dtype_name))
-        model.save_pretrained(out)
-        tok.save_pretrained(out)
-        return str(out)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    import tiny
+        dtype = getattr(torch, args.dtype_name)
+        with torch.device(backend.device):
+            try:
+                model = transformers.AutoModelForCausalLM.from_config(cfg, dtype=dtype)
+            except TypeError:  # older transformers
+                model = transformers.AutoModelForCausalLM.from_config(cfg, torch_dtype=dtype)
+        backend.attach(model)
+        return backend
+    path = args.model
+    if not path:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        import tiny
 
-    return str(tiny.build("llama", out))
+        path = str(tiny.build("llama", tmp / "model"))
+    return HFBackend(path, device=args.device, dtype=args.dtype, batch_size=args.batch_size)
 
 
 def bigcode_style(backend: HFBackend, prompts: list[str], n: int, new_tokens: int) -> float:
@@ -87,8 +91,7 @@ def main() -> None:
     args.dtype_name = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[args.dtype]
     prompts = [p.prompt for p in get_task("humaneval").problems()[: args.problems]]
     with tempfile.TemporaryDirectory() as tmp:
-        path = build_model(args, Path(tmp))
-        backend = HFBackend(path, device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+        backend = load(args, Path(tmp))
         # warm-up (kernels, allocator) on both paths
         bigcode_style(backend, prompts[:1], 2, 4)
         evalkit_style(backend, prompts[:2], 2, 4)

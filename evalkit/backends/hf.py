@@ -92,11 +92,11 @@ class HFBackend:
         self.model = None
         self.dtype_name = dtype
         if load_weights:
-            self._load_model(transformers, kw, dtype, trust_remote_code)
+            self._load_model(transformers, kw, dtype)
         self._anchor = self.tok.encode("a", add_special_tokens=False)[-1:]
         self._anchor_text = self.tok.decode(self._anchor)
 
-    def _load_model(self, transformers: Any, kw: dict[str, Any], dtype: str, trust_remote_code: bool) -> None:
+    def _load_model(self, transformers: Any, kw: dict[str, Any], dtype: str) -> None:
         torch = self.torch
         if dtype == "auto":
             torch_dtype: Any = torch.float32 if self.device == "cpu" and not self.device_map else "auto"
@@ -106,10 +106,11 @@ class HFBackend:
         if self.device_map:
             load_kw["device_map"] = self.device_map
         try:
-            model = transformers.AutoModelForCausalLM.from_pretrained(self.model_id, **load_kw)
-        except TypeError:  # transformers 4.x spells it torch_dtype
-            load_kw["torch_dtype"] = load_kw.pop("dtype")
-            model = transformers.AutoModelForCausalLM.from_pretrained(self.model_id, **load_kw)
+            try:
+                model = transformers.AutoModelForCausalLM.from_pretrained(self.model_id, **load_kw)
+            except TypeError:  # transformers 4.x spells it torch_dtype
+                load_kw["torch_dtype"] = load_kw.pop("dtype")
+                model = transformers.AutoModelForCausalLM.from_pretrained(self.model_id, **load_kw)
         except Exception as e:
             raise UserError(f"cannot load model {self.model_id}: {_first_line(e)}") from None
         if not self.device_map:
@@ -117,16 +118,20 @@ class HFBackend:
                 model = model.to(self.device)
             except (RuntimeError, AssertionError, ValueError) as e:
                 raise UserError(f"cannot put the model on device {self.device!r}: {_first_line(e)}") from None
-        model.eval()
-        self.model = model
+        self.attach(model)
+
+    def attach(self, model: Any) -> None:
+        """Use an already loaded model (``from_pretrained`` above, or one built in memory, as the benchmarks do)."""
         import inspect
 
+        model.eval()
+        self.model = model
         params = inspect.signature(model.forward).parameters
         # transformers >= 5.2x names the KV cache argument ``cache``; earlier releases ``past_key_values``
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self._last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
         gen_cfg = getattr(model, "generation_config", None)
-        eos = set()
+        eos: set[int] = set()
         for src in (getattr(gen_cfg, "eos_token_id", None), self.tok.eos_token_id):
             if isinstance(src, int):
                 eos.add(src)
