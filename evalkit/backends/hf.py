@@ -358,6 +358,7 @@ class _Batch:
                         keep.append(i)
                 if len(keep) < len(self.rows):
                     if not keep and not (refill and waiting):
+                        self.rows = []  # all emitted; a fixed batch ends here (the caller starts the next)
                         break
                     sel = torch.tensor(keep, device=self.dev, dtype=torch.long)
                     self.past.batch_select_indices(sel)
