@@ -178,11 +178,11 @@ def execute(tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> dict:
             jobs.append(Job(key, program, timeout))
     pool = SandboxPool(cfg.sandbox, cfg.workers)
     with pool:
-        layers = pool.layers
-        if jobs and not (layers.get("network_namespace") and layers.get("readonly_root")):
-            warn("the sandbox runs without its namespaces (" + "; ".join(layers.get("notes") or ["unknown"])
-                 + "): model code can reach the network and write files; see results.json 'sandbox'")
         if jobs:
+            layers = pool.layers
+            if not (layers.get("network_namespace") and layers.get("readonly_root")):
+                warn("the sandbox runs without its namespaces (" + "; ".join(layers.get("notes") or ["unknown"])
+                     + "): model code can reach the network and write files; see results.json 'sandbox'")
             bar = progress(total=len(jobs), desc="execute", unit="sample")
 
             def on_result(job: Job, res: ExecResult) -> None:

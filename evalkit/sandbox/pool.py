@@ -64,7 +64,7 @@ class Job:
 
 
 class _Worker:
-    def __init__(self, cfg: SandboxConfig, index: int) -> None:
+    def __init__(self, cfg: SandboxConfig) -> None:
         self.scratch = tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-")
         os.chmod(self.scratch, 0o755)
         wcfg = cfg.to_dict() | {"scratch": self.scratch, "sample_uid": 1_000_000 + secrets.randbelow(1 << 30)}
@@ -80,7 +80,6 @@ class _Worker:
             stderr=self.stderr, env=env, cwd="/", start_new_session=True,
         )
         self.buf = b""
-        self.index = index
         ready = self._read_line(60.0)
         if ready is None or not ready.get("ready"):
             self.close()
@@ -159,7 +158,7 @@ class SandboxPool:
 
         def spawn(i: int) -> None:
             try:
-                results[i] = _Worker(self.config, i)
+                results[i] = _Worker(self.config)
             except BaseException as e:  # reported below
                 results[i] = e
 
@@ -192,7 +191,7 @@ class SandboxPool:
             except SandboxError as e:
                 self._workers[idx].close()
                 try:
-                    self._workers[idx] = _Worker(self.config, idx)
+                    self._workers[idx] = _Worker(self.config)
                 except SandboxError as e2:
                     return ExecResult("sandbox_error", str(e2), 0.0)
                 if attempt == 1:

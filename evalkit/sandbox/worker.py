@@ -227,7 +227,6 @@ class Init:
         self.cfg = cfg
         self.layers = layers
         self.scratch = cfg["scratch"]
-        self.counter = 0
         self.workdir = os.path.join(self.scratch, "sample")
         os.environ["TMPDIR"] = os.environ["HOME"] = self.workdir
         # kill(-1) reaches exactly the sample's processes only inside our own pid namespace
@@ -269,7 +268,6 @@ class Init:
         shutil.rmtree(path, onerror=onerror)
 
     def run(self, req: dict) -> dict:
-        self.counter += 1
         workdir = self.workdir
         if not os.path.isdir(workdir):
             os.mkdir(workdir, 0o700)
