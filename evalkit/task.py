@@ -13,10 +13,13 @@ subclasses of :class:`Task` and lists them in a module-level ``TASKS`` list. One
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+
+from evalkit.errors import UserError, first_line
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,29 @@ def extract_code(text: str) -> str:
         return ""
     end = text.find("```", nl + 1)
     return text[nl + 1:] if end == -1 else text[nl + 1:end]
+
+
+def load_hub_rows(what: str, repo: str, config: str, split: str | None = None,
+                  order_by: str | None = None) -> tuple[list[dict], str, str]:
+    """Rows of a hub dataset (or a local copy of a hub repository) through ``datasets``, all splits unless one is
+    named, sorted by ``order_by`` if given: (rows, sha256 of the rows as canonical JSON lines, where they came
+    from). One clear error if it fails."""
+    try:
+        import datasets
+    except ImportError:
+        raise UserError(f"loading {what} from the hub needs `datasets` (pip install 'evalkit[hf]'); "
+                        "or give a local copy with --data-dir") from None
+    try:
+        loaded = datasets.load_dataset(repo, config, split=split)
+    except Exception as e:
+        raise UserError(f"cannot load {what} ({repo}, {config}): {first_line(e)}; "
+                        "give a local copy with --data-dir or EVALKIT_DATA_DIR") from None
+    parts = [loaded] if split is not None else list(loaded.values())
+    rows = [dict(r) for part in parts for r in part]
+    if order_by:
+        rows.sort(key=lambda r: r[order_by])
+    canon = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
+    return rows, hashlib.sha256(canon.encode()).hexdigest(), f"datasets.load_dataset({repo!r}, {config!r})"
 
 
 def data_dir(explicit: str | None = None) -> Path | None:

@@ -11,11 +11,7 @@ Data: ``DIR/humaneval-infilling/<file>.jsonl.gz`` (or ``DIR/<file>.jsonl.gz``) w
 
 from __future__ import annotations
 
-import hashlib
-import json
-
-from evalkit.errors import UserError
-from evalkit.task import FimPrompt, Problem, Task, data_dir, sha256_file
+from evalkit.task import FimPrompt, Problem, Task, data_dir, load_hub_rows, sha256_file
 from evalkit.tasks.humaneval import read_jsonl_gz
 
 HUB_ID = "loubnabnl/humaneval_infilling"
@@ -40,28 +36,13 @@ class HumanEvalInfill(Task):
                     rows, sha, source = read_jsonl_gz(str(f)), sha256_file(f), str(f)
                     break
         if rows is None:
-            rows, sha, source = self._hub()
+            rows, sha, source = load_hub_rows("HumanEval-infilling", HUB_ID, f"HumanEval-{self.subset}", split="test")
         problems = [
             Problem(task_id=r["task_id"], prompt=r["prompt"], reference=r["canonical_solution"], test=r["test"],
                     entry_point=r["entry_point"], suffix=r["suffix"])
             for r in rows
         ]
         return problems, sha, source
-
-    def _hub(self) -> tuple[list[dict], str, str]:
-        config = f"HumanEval-{self.subset}"
-        try:
-            import datasets
-
-            rows = [dict(r) for r in datasets.load_dataset(HUB_ID, config, split="test")]
-        except ImportError:
-            raise UserError("loading HumanEval-infilling from the hub needs `datasets`; "
-                            "or give a local copy with --data-dir") from None
-        except Exception as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UserError(f"cannot load {HUB_ID} ({config}): {first}; give a local copy with --data-dir") from None
-        canon = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
-        return rows, hashlib.sha256(canon.encode()).hexdigest(), f"datasets.load_dataset({HUB_ID!r}, {config!r})"
 
     def prompt(self, problem: Problem) -> FimPrompt:
         return FimPrompt(prefix=problem.prompt, suffix=problem.suffix)

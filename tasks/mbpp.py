@@ -26,36 +26,18 @@ passes its tests (``evalkit run --model reference --tasks mbpp`` gives pass@1 = 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from typing import Any
 
 from evalkit.errors import UserError
-from evalkit.task import Problem, Task, data_dir, sha256_file
+from evalkit.task import Problem, Task, data_dir, load_hub_rows, sha256_file
 
 HUB_ID = "google-research-datasets/mbpp"
 SHOT_IDS = (2, 3, 4)
 TEST_IDS = range(11, 511)
 HEADER = "You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\n\n"
 INSTRUCT_TAIL = "Your code should start with a [PYTHON] tag and end with a [/PYTHON] tag."
-
-
-def _load_hub(source: str, config: str) -> tuple[list[dict], str, str]:
-    try:
-        import datasets
-    except ImportError:
-        raise UserError("loading MBPP from the hub needs `datasets` (pip install 'evalkit[hf]'), "
-                        "or give a local copy with --data-dir") from None
-    try:
-        dd = datasets.load_dataset(source, config)
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"cannot load MBPP ({source}, {config}): {first}; "
-                        "give a local copy with --data-dir or EVALKIT_DATA_DIR") from None
-    rows = sorted((dict(r) for split in dd.values() for r in split), key=lambda r: r["task_id"])
-    canon = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
-    return rows, hashlib.sha256(canon.encode()).hexdigest(), f"datasets.load_dataset({source!r}, {config!r})"
 
 
 def load_mbpp_rows(explicit_dir: str | None, sanitized: bool = False) -> tuple[list[dict], str, str]:
@@ -70,8 +52,8 @@ def load_mbpp_rows(explicit_dir: str | None, sanitized: bool = False) -> tuple[l
                 return rows, sha256_file(f), str(f)
         for repo in (d, d / "mbpp"):
             if (repo / config).is_dir():
-                return _load_hub(str(repo), config)
-    return _load_hub(HUB_ID, config)
+                return load_hub_rows("MBPP", str(repo), config, order_by="task_id")
+    return load_hub_rows("MBPP", HUB_ID, config, order_by="task_id")
 
 
 def _tests(row: dict) -> list[str]:

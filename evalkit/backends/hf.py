@@ -21,16 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.backends.base import ChatPrompt, Generation, GenerationParams, GenerationRequest, OnResult
-from evalkit.errors import UserError
+from evalkit.errors import UserError, first_line
 from evalkit.task import FimPrompt
 
 _DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 _STOP_WINDOW = 24  # tokens decoded at each step to look for a stop sequence
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 def local_fingerprint(path: Path) -> str:
@@ -79,7 +74,7 @@ class HFBackend:
         try:
             self.tok = transformers.AutoTokenizer.from_pretrained(self.model_id, **kw)
         except Exception as e:  # OSError (no files), ValueError (unknown class), ...
-            raise UserError(f"cannot load the tokenizer of {model}: {_first_line(e)}") from None
+            raise UserError(f"cannot load the tokenizer of {model}: {first_line(e)}") from None
         self.tok.padding_side = "left"
         if self.tok.pad_token_id is None:
             self.tok.pad_token = self.tok.eos_token or self.tok.unk_token
@@ -112,12 +107,12 @@ class HFBackend:
                 load_kw["torch_dtype"] = load_kw.pop("dtype")
                 model = transformers.AutoModelForCausalLM.from_pretrained(self.model_id, **load_kw)
         except Exception as e:
-            raise UserError(f"cannot load model {self.model_id}: {_first_line(e)}") from None
+            raise UserError(f"cannot load model {self.model_id}: {first_line(e)}") from None
         if not self.device_map:
             try:
                 model = model.to(self.device)
             except (RuntimeError, AssertionError, ValueError) as e:
-                raise UserError(f"cannot put the model on device {self.device!r}: {_first_line(e)}") from None
+                raise UserError(f"cannot put the model on device {self.device!r}: {first_line(e)}") from None
         self.attach(model)
 
     def attach(self, model: Any) -> None:
