@@ -56,7 +56,8 @@ class HFBackend:
 
     def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto", device: str | None = None,
                  device_map: str | None = None, batch_size: str | int = "auto", trust_remote_code: bool = False,
-                 fim: str = "psm", fim_tokens: str | None = None, load_weights: bool = True) -> None:
+                 fim: str = "psm", fim_tokens: str | None = None, load_weights: bool = True,
+                 engine: str = "auto") -> None:
         try:
             import torch
             import transformers
@@ -84,6 +85,8 @@ class HFBackend:
         self.fim_tokens = fim_tokens
         self._fim = None
         self.batch_size = batch_size
+        self.engine = engine  # auto | fast | eager (evalkit/backends/engine.py)
+        self._fast_resolved = False
         self.model = None
         self.dtype_name = dtype
         if load_weights:
@@ -152,7 +155,14 @@ class HFBackend:
             "transformers_version": transformers.__version__,
             "torch_version": self.torch.__version__,
             "fim": self.fim_info() if self._fim is not None else None,
+            "engine": self.engine_name(),
         }
+
+    def engine_name(self) -> str:
+        """'fast' or 'eager': the decode engine this model gets (the fast one draws different random numbers)."""
+        from evalkit.backends.engine import resolve
+
+        return "fast" if resolve(self) is not None else "eager"
 
     # ------------------------------------------------------------------------------------------
     def fim_layout(self):  # noqa: ANN201
@@ -196,6 +206,11 @@ class HFBackend:
     def generate(self, requests: Sequence[GenerationRequest], params: GenerationParams, on_result: OnResult) -> None:
         if self.model is None:
             raise RuntimeError("model weights not loaded")
+        from evalkit.backends.engine import resolve
+
+        fast = resolve(self)
+        if fast is not None:
+            return fast.generate(requests, params, on_result)
         end_ids = set(self.eos_ids)
         if any(isinstance(r.prompt, FimPrompt) for r in requests):
             end_ids |= set(self.fim_layout().end_ids(self.tok))
@@ -347,7 +362,7 @@ class _Batch:
                 for i, (row, t) in enumerate(zip(self.rows, nxt.tolist())):
                     ids, req, _, new = row
                     new.append(t)
-                    if b._stopped(new, req, self.end_ids) or len(new) >= params.max_new_tokens:
+                    if b._stopped(new, req, self.end_ids) or len(new) >= (req.max_new_tokens or params.max_new_tokens):
                         self.emit(ids, req, new)
                     else:
                         keep.append(i)
