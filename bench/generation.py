@@ -1,110 +1,226 @@
-"""Batched generation (evalkit's HF backend) vs one prompt per call (bigcode-evaluation-harness style).
+"""Generation throughput on the realistic workload, every method in ONE run on the same device.
 
-    python bench/generation.py                                   # a tiny random Llama, on CPU
-    python bench/generation.py --model DIR                       # any local checkpoint
-    python bench/generation.py --from-config CONFIG_DIR --tokenizer TOK_DIR --device cuda --dtype bf16
-                                                                 # random weights in a real model's shape
+    python bench/generation.py --from-config .gpu/codellama-7b --tokenizer .gpu/codellama-7b --device cuda --dtype bf16
+    python bench/generation.py --smoke                    # a tiny Llama with the 32k Code Llama vocabulary, on CPU
 
-Both sides get the same workload (the first --problems HumanEval prompts, --n-samples each, sampled, exactly
---new-tokens new tokens: no stop sequence, EOS suppressed) in one process, and the script prints the wall
-time of each and the ratio.
+Workload (the GPU engine issue's): the first --prompts HumanEval prompts through the Code Llama tokenizer,
+--samples each, sampled (T=0.8, top-p 0.95), every sequence stopping at its own length drawn from
+[--min-new, --max-new] (torch.Generator seed 1; the same lengths for every method). Random weights never stop on
+their own: Hugging Face's generate gets a logits processor that forces EOS at the drawn length (and forbids it
+before); evalkit gets the drawn length as each request's max_new_tokens and no EOS, its HumanEval stop strings on.
+Useful tokens = tokens up to each sequence's stop; useful tok/s = useful tokens / wall time.
+
+Methods: ``fast`` (evalkit's fast engine, --batch-size auto), ``padded`` (``generate``, all sequences in one
+left-padded batch, dynamic cache), ``static`` (``generate`` with ``cache_implementation="static"``, one padded
+batch; compiled on CUDA; its second call is timed), ``eager`` (evalkit's eager backend, batch 64 and 128),
+``bigcode`` (one prompt x --samples per ``generate`` call), ``fast_x4`` (4x the workload). The figures go to
+stdout and, as JSON, to --json. --budget stops starting new methods after that many seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 import transformers
+from transformers import LogitsProcessor, LogitsProcessorList
 
-from evalkit.backends.base import GenerationParams, GenerationRequest, sample_seed
-from evalkit.backends.hf import HFBackend
-from evalkit.registry import get_task
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from evalkit.backends.base import GenerationParams, GenerationRequest, sample_seed  # noqa: E402
+from evalkit.backends.hf import HFBackend  # noqa: E402
+from evalkit.registry import get_task  # noqa: E402
+
+STOPS = ("\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif", "\n```")
+T, TOP_P = 0.8, 0.95
 
 
-def load(args: argparse.Namespace, tmp: Path) -> HFBackend:
-    if args.from_config:  # random weights in a real model's shape, built on the device: no download, no disk
-        backend = HFBackend(args.tokenizer or args.from_config, device=args.device, batch_size=args.batch_size,
-                            load_weights=False)
+class ForceEOS(LogitsProcessor):
+    """Row r ends after lens[r] new tokens: only EOS from then on, never EOS before."""
+
+    def __init__(self, lens: torch.Tensor, start: int, eos: int) -> None:
+        self.lens, self.start, self.eos = lens, start, eos
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        done = (input_ids.shape[1] - self.start) >= self.lens.to(scores.device)
+        low = torch.finfo(scores.dtype).min
+        scores[done] = low
+        scores[done, self.eos] = 0
+        scores[~done, self.eos] = low
+        return scores
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args, self.t0 = args, time.time()
+        self.cuda = args.device.startswith("cuda")
+        self.res: dict = {"torch": torch.__version__, "transformers": transformers.__version__,
+                          "device": torch.cuda.get_device_name(0) if self.cuda else "cpu",
+                          "smoke": bool(args.smoke), "dtype": args.dtype}
+
+    def log(self, **kw: object) -> None:
+        self.res.update(kw)
+        print(json.dumps(kw), flush=True)
+        if self.args.json:
+            Path(self.args.json).write_text(json.dumps(self.res, indent=1))
+
+    def sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def measure(self, name: str, fn, useful: int | None = None) -> float | None:  # noqa: ANN001
+        if time.time() - self.t0 > self.args.budget:
+            self.log(**{f"{name}_skipped": "time budget"})
+            return None
+        if self.cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        self.sync()
+        t = time.perf_counter()
+        try:
+            got = fn()
+        except Exception as e:  # one method failing must not lose the others' figures
+            self.log(**{f"{name}_error": f"{type(e).__name__}: {str(e)[:300]}"})
+            return None
+        self.sync()
+        dt = time.perf_counter() - t
+        n = got if isinstance(got, int) else useful
+        out = {f"{name}_s": round(dt, 2), f"{name}_useful_tokens": n, f"{name}_useful_tok_s": round(n / dt, 1)}
+        if self.cuda:
+            out[f"{name}_peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 1)
+        self.log(**out)
+        return n / dt
+
+
+def build_model(args: argparse.Namespace) -> torch.nn.Module:
+    if args.smoke:
+        cfg = transformers.LlamaConfig(vocab_size=32016, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                       num_attention_heads=4, num_key_value_heads=4, bos_token_id=1, eos_token_id=2,
+                                       pad_token_id=0)
+    else:
         cfg = transformers.AutoConfig.from_pretrained(args.from_config)
-        dtype = getattr(torch, args.dtype_name)
-        with torch.device(backend.device):
-            try:
-                model = transformers.AutoModelForCausalLM.from_config(cfg, dtype=dtype)
-            except TypeError:  # older transformers
-                model = transformers.AutoModelForCausalLM.from_config(cfg, torch_dtype=dtype)
-        backend.attach(model)
-        return backend
-    path = args.model
-    if not path:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-        import tiny
-
-        path = str(tiny.build("llama", tmp / "model"))
-    return HFBackend(path, device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+    torch.manual_seed(0)
+    with torch.device(args.device):
+        try:
+            model = transformers.AutoModelForCausalLM.from_config(cfg, dtype=dtype)
+        except TypeError:
+            model = transformers.AutoModelForCausalLM.from_config(cfg, torch_dtype=dtype)
+    return model.eval()
 
 
-def bigcode_style(backend: HFBackend, prompts: list[str], n: int, new_tokens: int) -> float:
-    """One call of model.generate per prompt, its n samples as num_return_sequences (bigcode's design)."""
-    model, tok = backend.model, backend.tok
-    t0 = time.perf_counter()
-    for p in prompts:
-        enc = tok(p, return_tensors="pt").to(model.device)
-        with torch.inference_mode():
-            model.generate(**enc, do_sample=True, temperature=0.8, top_p=0.95, max_new_tokens=new_tokens,
-                           min_new_tokens=new_tokens, num_return_sequences=n, pad_token_id=tok.pad_token_id)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
-
-
-def evalkit_style(backend: HFBackend, prompts: list[str], n: int, new_tokens: int) -> float:
-    reqs = [GenerationRequest(key=("humaneval", str(i), j), prompt=p, seed=sample_seed(0, "humaneval", str(i), j))
-            for i, p in enumerate(prompts) for j in range(n)]
-    backend.eos_ids = set()  # exactly new_tokens tokens, like min_new_tokens on the other side
-    got = []
-    t0 = time.perf_counter()
-    backend.generate(reqs, GenerationParams(max_new_tokens=new_tokens, temperature=0.8, top_p=0.95),
-                     lambda r, g: got.append(g.n_tokens))
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    assert len(got) == len(reqs) and set(got) == {new_tokens}, set(got)
-    return time.perf_counter() - t0
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model")
-    ap.add_argument("--from-config")
-    ap.add_argument("--tokenizer")
-    ap.add_argument("--device")
-    ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
-    ap.add_argument("--problems", type=int, default=16)
-    ap.add_argument("--n-samples", type=int, default=4)
-    ap.add_argument("--new-tokens", type=int, default=64)
-    ap.add_argument("--batch-size", default="auto")
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--from-config", default=".gpu/codellama-7b", help="config dir of the model shape")
+    ap.add_argument("--tokenizer", default=None, help="tokenizer dir (default: --from-config)")
+    ap.add_argument("--smoke", action="store_true", help="tiny model, tiny workload (CPU)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--dtype", default=None, choices=["fp32", "bf16", "fp16"])
+    ap.add_argument("--prompts", type=int, default=8)
+    ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--min-new", type=int, default=40)
+    ap.add_argument("--max-new", type=int, default=256)
+    ap.add_argument("--methods", default="fast,padded,static,eager,bigcode,fast_x4")
+    ap.add_argument("--budget", type=float, default=float(os.environ.get("BUDGET_S", "300")))
+    ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
-    args.dtype_name = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[args.dtype]
-    prompts = [p.prompt for p in get_task("humaneval").problems()[: args.problems]]
-    with tempfile.TemporaryDirectory() as tmp:
-        backend = load(args, Path(tmp))
-        # warm-up (kernels, allocator) on both paths
-        bigcode_style(backend, prompts[:1], 2, 4)
-        evalkit_style(backend, prompts[:2], 2, 4)
-        t_big = bigcode_style(backend, prompts, args.n_samples, args.new_tokens)
-        t_ek = evalkit_style(backend, prompts, args.n_samples, args.new_tokens)
-    dev = backend.device if not torch.cuda.is_available() else torch.cuda.get_device_name()
-    n_tok = len(prompts) * args.n_samples * args.new_tokens
-    print(f"device={dev} model={backend.info()['architecture']} dtype={args.dtype} "
-          f"workload={len(prompts)} prompts x {args.n_samples} samples x {args.new_tokens} tokens")
-    print(f"bigcode-style (one prompt per generate call): {t_big:7.2f} s  {n_tok / t_big:9.0f} tok/s")
-    print(f"evalkit (batched across problems):           {t_ek:7.2f} s  {n_tok / t_ek:9.0f} tok/s")
-    print(f"speed-up: {t_big / t_ek:.2f}x")
+    if args.smoke:
+        args.prompts, args.samples, args.min_new, args.max_new = min(args.prompts, 3), min(args.samples, 3), 4, 12
+    args.dtype = args.dtype or ("bf16" if args.device.startswith("cuda") else "fp32")
+    tok_dir = args.tokenizer or args.from_config
+    methods = args.methods.split(",")
+    bench = Bench(args)
+
+    model = build_model(args)
+    backend = HFBackend(tok_dir, device=args.device, load_weights=False)
+    backend.attach(model)
+    eos = 2 if backend.tok.eos_token_id is None else backend.tok.eos_token_id
+    prompts = [p.prompt for p in get_task("humaneval").problems()[: args.prompts]]
+    ids = [backend.encode(p) for p in prompts]
+    g = torch.Generator().manual_seed(1)
+    lengths = torch.randint(args.min_new, args.max_new + 1, (len(prompts) * args.samples,), generator=g)
+    useful = int(lengths.sum())
+    bench.log(model=type(model).__name__, prompts=len(prompts), samples=args.samples,
+              prompt_tokens=[len(x) for x in ids], sequences=len(lengths), useful_tokens=useful,
+              build_s=round(time.time() - bench.t0, 1))
+    gen_kw = dict(do_sample=True, temperature=T, top_p=TOP_P, max_new_tokens=args.max_new, pad_token_id=0,
+                  eos_token_id=eos)
+
+    def padded(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(map(len, seqs))
+        x = torch.tensor([[0] * (width - len(s)) + s for s in seqs], device=args.device)
+        m = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=args.device)
+        return x, m
+
+    seqs = [s for s in ids for _ in range(args.samples)]
+    x, mask = padded(seqs)
+
+    def hf_padded(**extra: object) -> None:
+        with torch.inference_mode():
+            model.generate(x, attention_mask=mask, logits_processor=LogitsProcessorList([ForceEOS(lengths, x.shape[1], eos)]),
+                           **gen_kw, **extra)
+
+    def hf_bigcode() -> None:
+        with torch.inference_mode():
+            for i, s in enumerate(ids):
+                lp = LogitsProcessorList([ForceEOS(lengths[i * args.samples:(i + 1) * args.samples], len(s), eos)])
+                model.generate(torch.tensor([s], device=args.device), num_return_sequences=args.samples,
+                               logits_processor=lp, **gen_kw)
+
+    def backend_for(engine: str, batch_size: str | int) -> HFBackend:
+        b = HFBackend(tok_dir, device=args.device, load_weights=False, batch_size=batch_size, engine=engine)
+        b.attach(model)
+        b.eos_ids = set()  # random weights: stop at the drawn length (or a stop string), as the HF side does
+        b.engine_name()  # resolve (and probe) the engine before the clock starts
+        return b
+
+    def evalkit(b: HFBackend, copies: int = 1) -> int:
+        reqs = [GenerationRequest(key=("humaneval", f"{i}#{c}", j), prompt=prompts[i], stop=STOPS,
+                                  seed=sample_seed(0, "humaneval", f"{i}#{c}", j),
+                                  max_new_tokens=int(lengths[i * args.samples + j]))
+                for c in range(copies) for i in range(len(prompts)) for j in range(args.samples)]
+        made: list[int] = []
+        b.generate(reqs, GenerationParams(max_new_tokens=args.max_new, temperature=T, top_p=TOP_P),
+                   lambda r, gen: made.append(gen.n_tokens))
+        fast = getattr(b, "_fast", None)
+        if fast is not None:
+            tag = "fast" if copies == 1 else f"fast_x{copies}"
+            bench.log(**{f"{tag}_engine": {k: (round(v, 2) if isinstance(v, float) else v)
+                                           for k, v in fast.stats.items()}})
+        return sum(made)
+
+    # warm-up: kernels, allocator, tokenizer
+    with torch.inference_mode():
+        model.generate(torch.tensor([ids[0]], device=args.device), max_new_tokens=4, do_sample=False, pad_token_id=0)
+    rates = {}
+    if "fast" in methods:
+        fast_backend = backend_for("fast", "auto")
+        rates["fast"] = bench.measure("fast", lambda: evalkit(fast_backend))
+    if "padded" in methods:
+        rates["padded"] = bench.measure("padded", hf_padded, useful)
+    if "static" in methods:
+        for call in (1, 2):  # the first call compiles (on CUDA); the second is the figure
+            rates["static"] = bench.measure(f"static_call{call}", lambda: hf_padded(cache_implementation="static"),
+                                            useful)
+    if "eager" in methods:
+        for bs in (64, 128):
+            eager_backend = backend_for("eager", bs)
+            rates[f"eager_bs{bs}"] = bench.measure(f"eager_bs{bs}", lambda b=eager_backend: evalkit(b))
+    if "bigcode" in methods:
+        rates["bigcode"] = bench.measure("bigcode", hf_bigcode, useful)
+    if "fast_x4" in methods:
+        x4_backend = backend_for("fast", "auto")
+        rates["fast_x4"] = bench.measure("fast_x4", lambda: evalkit(x4_backend, copies=4))
+    fast = rates.get("fast")
+    if fast:
+        bench.log(ratios={f"fast_vs_{k}": round(fast / v, 2) for k, v in rates.items() if v and k != "fast"})
+    bench.log(total_s=round(time.time() - bench.t0, 1))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

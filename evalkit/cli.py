@@ -75,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--device-map", help="passed to from_pretrained (e.g. auto) for multi-GPU models")
     m.add_argument("--batch-size", default="auto", help="sequences per batch, or auto (default)")
     m.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code (off by default)")
+    m.add_argument("--engine", choices=["auto", "fast", "eager"], default="auto",
+                   help="decode engine: fast (static KV slots, CUDA graphs) where the model fits, else eager (default auto)")
     _add_sandbox(p)
     _add_common(p)
 
@@ -220,7 +222,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     backend = load_backend(
         args.model, revision=args.revision, dtype=args.dtype, device=args.device, device_map=args.device_map,
         batch_size=args.batch_size, trust_remote_code=args.trust_remote_code, fim=args.fim,
-        fim_tokens=args.fim_tokens,
+        fim_tokens=args.fim_tokens, engine=args.engine,
     )
     for t in tasks:
         if t.infilling and hasattr(backend, "check_fim"):
@@ -228,7 +230,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir = Path(args.output_dir) if args.output_dir else _default_output_dir(args.model)
     store = RunStore(out_dir, runner.manifest_for(backend.info(), tasks, cfg), resume=args.resume)
     try:
-        runner.generate(backend, tasks, cfg, store)
+        if args.generate_only:
+            runner.generate(backend, tasks, cfg, store)
+        else:  # the sandbox judges samples while the model generates the next ones (evalkit/pipeline.py)
+            from evalkit.pipeline import generate_and_execute
+
+            generate_and_execute(backend, tasks, cfg, store)
         if args.generate_only:
             store.close()
             print(f"generated: {out_dir / 'generations.jsonl'}; score with: evalkit evaluate {out_dir}")

@@ -174,7 +174,7 @@ class FastEngine:
         self.model = backend.model
         self.dev = torch.device(backend.model.device if backend.device_map else backend.device)
         self.cuda = self.dev.type == "cuda"
-        self.check_every = check_every or (8 if self.cuda else 4)
+        self.check_every = check_every or (8 if self.cuda else 2)
         self.use_graphs = self.cuda
         self.stats: dict[str, Any] = {"graph_captures": 0, "graph_capture_s": 0.0, "prefills": 0}
         self._layer_cls, self._cache_cls = _cache_classes()

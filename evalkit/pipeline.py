@@ -1,0 +1,132 @@
+"""Generation and execution overlapped: samples are judged in the sandbox while the model generates the next ones.
+
+``generate_and_execute`` runs ``runner.generate`` in the calling thread and an executor thread beside it. Each
+generation reaches the executor as it is journaled; the executor hands what has arrived to the sandbox pool in
+chunks and journals the verdicts. The journals are the same as without overlap, so ``--resume`` works exactly as
+before: generation skips journaled samples, execution skips judged ones, and the ``runner.execute`` pass that
+follows (in ``_score``) judges anything the executor had not reached.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from evalkit import runner
+from evalkit.task import Task
+
+
+class _Tee:
+    """The generations journal, also handing every appended record to the executor."""
+
+    def __init__(self, journal: Any, out: queue.Queue) -> None:
+        self._journal, self._out = journal, out
+
+    def append(self, rec: dict) -> None:
+        self._journal.append(rec)
+        self._out.put(rec)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._journal, name)
+
+
+class _StoreView:
+    def __init__(self, store: Any, generations: _Tee) -> None:
+        self._store, self.generations = store, generations
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+class _Executor(threading.Thread):
+    def __init__(self, tasks: Sequence[Task], cfg: runner.RunConfig, store: Any, inbox: queue.Queue) -> None:
+        super().__init__(name="evalkit-executor", daemon=True)
+        self.tasks, self.cfg, self.store, self.inbox = tasks, cfg, store, inbox
+        self.error: BaseException | None = None
+        self.stop = threading.Event()
+        self.judged_here = 0
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as e:  # reported by the caller; the runner's own execute pass follows anyway
+            self.error = e
+
+    def _run(self) -> None:
+        from evalkit.sandbox.pool import Job, SandboxPool
+
+        by_name = {t.name: t for t in self.tasks}
+        index = {t.name: {p.task_id: p for p in t.problems()} for t in self.tasks}
+        judged = {(r["task"], r["task_id"], r["sample_idx"], r["program_sha256"])
+                  for r in self.store.executions.records() if r["outcome"] != "sandbox_error"}
+        seen: set[tuple] = set()
+
+        def job_of(rec: dict) -> Any:
+            task = by_name.get(rec["task"])
+            sample = (rec["task"], rec["task_id"], rec["sample_idx"])
+            if task is None or sample in seen:
+                return None
+            seen.add(sample)
+            program = runner.program_of(task, index[task.name][rec["task_id"]], rec)
+            key = (*sample, runner.sha256_text(program))
+            if key in judged:
+                return None
+            return Job(key, program, self.cfg.timeout if self.cfg.timeout is not None else task.timeout)
+
+        def on_result(job: Any, res: Any) -> None:
+            t, tid, idx, psha = job.key
+            self.store.executions.append({"task": t, "task_id": tid, "sample_idx": idx, "program_sha256": psha,
+                                          "outcome": res.outcome, "detail": res.detail,
+                                          "duration_s": res.duration_s})
+            self.judged_here += 1
+
+        with SandboxPool(self.cfg.sandbox, self.cfg.workers) as pool:
+            warned = False
+            finished = False
+            while not finished and not self.stop.is_set():
+                chunk = [self.inbox.get()]  # wait for the next generation
+                while True:  # and take everything else that has arrived
+                    try:
+                        chunk.append(self.inbox.get_nowait())
+                    except queue.Empty:
+                        break
+                finished = chunk[-1] is None
+                jobs = [j for rec in chunk if rec is not None and (j := job_of(rec)) is not None]
+                if jobs:
+                    if not warned:
+                        warned = True
+                        layers = pool.layers
+                        if not (layers.get("network_namespace") and layers.get("readonly_root")):
+                            runner.warn("the sandbox runs without its namespaces ("
+                                        + "; ".join(layers.get("notes") or ["unknown"])
+                                        + "): model code can reach the network and write files; "
+                                        "see results.json 'sandbox'")
+                    pool.run(jobs, on_result)
+                    self.store.executions.sync()
+
+
+def generate_and_execute(backend: Any, tasks: Sequence[Task], cfg: runner.RunConfig, store: Any) -> int:
+    """``runner.generate`` with the sandbox judging each generation as soon as it is journaled; returns how
+    many samples were generated. Verdicts land in the executions journal; ``runner.execute`` then finds only
+    what is left (samples of an earlier run, or ones the executor had not reached)."""
+    inbox: queue.Queue = queue.Queue()
+    for rec in runner.unique_generations(store):  # --resume: earlier generations without verdicts go first
+        inbox.put(rec)
+    executor = _Executor(tasks, cfg, store, inbox)
+    executor.start()
+    try:
+        made = runner.generate(backend, tasks, cfg, _StoreView(store, _Tee(store.generations, inbox)))
+    except BaseException:
+        executor.stop.set()
+        inbox.put(None)
+        executor.join(timeout=5)
+        raise
+    inbox.put(None)
+    executor.join()
+    store.executions.sync()
+    if executor.error is not None:
+        runner.warn(f"judging during generation stopped ({type(executor.error).__name__}: {executor.error}); "
+                    "the remaining samples are judged now")
+    return made
