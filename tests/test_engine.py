@@ -57,16 +57,16 @@ def _generate(backend: HFBackend, reqs, params) -> dict:  # noqa: ANN001
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_greedy_equals_model_generate(arch):
-    """40 requests with their own token limits (2-9): rows leave at different steps and waiting ones refill
+    """36 requests with their own token limits (2-7): rows leave at different steps and waiting ones refill
     their slots; every completion equals model.generate(do_sample=False) of that prompt alone."""
     model = _model(arch)
-    reqs = [GenerationRequest(key=("t", str(i), j), prompt=p, seed=j, max_new_tokens=2 + (3 * i + j) % 8)
-            for i, p in enumerate(PROMPTS) for j in range(8)]
+    reqs = [GenerationRequest(key=("t", str(i), j), prompt=p, seed=j, max_new_tokens=2 + (3 * i + j) % 6)
+            for i, p in enumerate(PROMPTS[:4]) for j in range(9)]
     ref_backend = _backend(model, 1, engine="eager")
     full = {}
-    for p in PROMPTS:
+    for p in PROMPTS[:4]:
         ids = ref_backend.encode(p)
-        out = model.generate(torch.tensor([ids]), max_new_tokens=9, do_sample=False, pad_token_id=0, eos_token_id=2)
+        out = model.generate(torch.tensor([ids]), max_new_tokens=7, do_sample=False, pad_token_id=0, eos_token_id=2)
         full[p] = out[0, len(ids):].tolist()
     want = {}
     for r in reqs:
@@ -84,12 +84,12 @@ def test_stop_sequences_and_end_tokens_cut_where_the_eager_path_does():
     """Stop strings are checked every few steps on the host; the cut is at the same token as the eager path's."""
     model = _model("llama", seed=3)
     reqs = [GenerationRequest(key=("t", str(i), j), prompt=p, seed=j, stop=stop)
-            for i, p in enumerate(PROMPTS) for j, stop in enumerate([("\n",), ("e",), ("(", "ing"), ()])]
-    params = GenerationParams(max_new_tokens=20)
+            for i, p in enumerate(PROMPTS[:3]) for j, stop in enumerate([("\n",), ("e",), ("(", "ing"), ()])]
+    params = GenerationParams(max_new_tokens=16)
     eager = _generate(_backend(model, 4, engine="eager"), reqs, params)
     fast_backend = _backend(model, 8)
     assert _generate(fast_backend, reqs, params) == eager
-    assert any(n < 20 for _, n in eager.values()), "no stop string ever fired: the test would not test them"
+    assert any(n < 16 for _, n in eager.values()), "no stop string ever fired: the test would not test them"
     # a frequent token as an extra end token: detected on the device, the same cut as the eager path
     counts: dict[int, int] = {}
     for text, _ in eager.values():
@@ -106,13 +106,13 @@ def test_sampling_is_reproducible_and_mostly_batch_invariant():
     logits differ at rounding level with the batch shape, so a few completions may differ (README states the rate)."""
     model = _model("llama", seed=1)
     reqs = [GenerationRequest(key=("t", str(i), j), prompt=p, seed=sample_seed(0, "t", str(i), j))
-            for i, p in enumerate(PROMPTS) for j in range(4)]
-    params = GenerationParams(max_new_tokens=12, temperature=0.8, top_p=0.95)
+            for i, p in enumerate(PROMPTS[:3]) for j in range(4)]
+    params = GenerationParams(max_new_tokens=10, temperature=0.8, top_p=0.95)
     runs = {bs: _generate(_backend(model, bs), reqs, params) for bs in (1, 8, 32)}
     assert _generate(_backend(model, 8), reqs, params) == runs[8]
     for bs in (8, 32):
         differ = sum(runs[1][k] != runs[bs][k] for k in runs[1])
-        assert differ <= 3, f"{differ} of {len(reqs)} sampled completions differ between batch sizes 1 and {bs}"
+        assert differ <= 2, f"{differ} of {len(reqs)} sampled completions differ between batch sizes 1 and {bs}"
     # distinct samples of one prompt do differ (the per-sample streams are not all the same)
     assert len({runs[1][("t", "0", j)] for j in range(4)}) > 1
 

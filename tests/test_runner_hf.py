@@ -207,7 +207,7 @@ def test_continuous_batching_refills_and_changes_nothing(tiny_models, monkeypatc
     texts = []
     for bs in (1, 4):
         got: dict = {}
-        HFBackend(str(tiny_models("llama")), batch_size=bs).generate(
+        HFBackend(str(tiny_models("llama")), batch_size=bs, engine="eager").generate(
             reqs, params, lambda r, g, got=got: got.__setitem__(r.key, g.text))
         texts.append(got)
     assert texts[0] == texts[1] and len(texts[0]) == 12

@@ -453,6 +453,7 @@ class FastEngine:
                     t[dst] = t[src]
                 for s, d in moves:
                     rows[d], rows[s] = rows[s], None
+                self.done[len(used): n_used], self.pos[len(used): n_used] = True, 0  # vacated: idle rows
             return len(used)
 
         admit(list(range(slots)))
