@@ -124,6 +124,7 @@ class HFBackend:
 
         model.eval()
         self.model = model
+        self._fast_resolved = False  # the engine is chosen for this model (evalkit/backends/engine.py)
         params = inspect.signature(model.forward).parameters
         # transformers >= 5.2x names the KV cache argument ``cache``; earlier releases ``past_key_values``
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
