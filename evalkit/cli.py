@@ -214,7 +214,8 @@ def _run_config(args: argparse.Namespace, tasks: list):  # noqa: ANN202
         preset=None if changed else args.preset,  # a preset is recorded only if what ran is the preset
         preset_overrides={"requested": args.preset, "changed": changed} if changed else None,
         params=GenerationParams(max_new_tokens=max_new, temperature=temperature, top_p=pick("top_p", 1.0)),
-        sandbox=_sandbox_config(args), timeout=args.timeout, workers=args.workers, max_new_tokens=args.max_new_tokens,
+        sandbox=_sandbox_config(args), timeout=args.timeout, workers=args.workers,
+        max_new_tokens=args.max_new_tokens,
     )
 
 

@@ -170,7 +170,7 @@ def _marked(rows: list[dict[str, Any]]) -> list[list[str]]:
 
 
 LEGEND = ("Values in %, [95% CI], (delta vs the first run in points, p-value of a paired test on shared problems). "
-          "[n]: the protocol differs from the first column's, see the note.")
+          "[n]: the protocol differs from the first column's, see the notes below.")
 
 
 def _pct(v: float | None) -> str:
@@ -214,7 +214,7 @@ def render(rows: list[dict[str, Any]], runs: list[RunResult], fmt: str) -> str:
     if fmt == "md":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(x.replace("|", "\\|") for x in r) + " |" for r in body]
-        return "\n".join(lines) + "\n\n" + LEGEND + "\n" + "".join(f"\n{n}" for n in notes) + ("\n" if notes else "")
+        return "\n".join(lines) + "\n\n" + LEGEND + "\n" + "".join(f"\n- {n}" for n in notes) + ("\n" if notes else "")
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
     fmt_row = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
     table = "\n".join([fmt_row(header), fmt_row(["-" * w for w in widths])] + [fmt_row(r) for r in body])

@@ -74,10 +74,8 @@ def problems_of(task: Task, limit: int | None) -> list[Problem]:
 
 
 def manifest_for(model_info: dict, tasks: Sequence[Task], cfg: RunConfig, extra: dict | None = None) -> dict:
-    from evalkit.protocol import task_fields
-
     task_info = {t.name: t.info() | {"n_problems": len(problems_of(t, cfg.limit))}
-                 | task_fields(t, cfg, problems_of(t, cfg.limit)) for t in tasks}
+                 | protocol.task_fields(t, cfg, problems_of(t, cfg.limit)) for t in tasks}
     ident = {"model": model_info, "generation": cfg.generation_dict(), "limit": cfg.limit, "tasks": task_info,
              "extra": extra or {}}
     return {
@@ -276,7 +274,7 @@ def finalize(tasks: Sequence[Task], cfg: RunConfig, store: RunStore, sandbox_inf
 def run_fields(task: Task, cfg: RunConfig, manifest: dict) -> dict[str, Any]:
     """How the task's samples were made (recorded when generation started) and judged (now)."""
     made = manifest.get("tasks", {}).get(task.name, {})
-    keep = ("prompt_format", "prompt_sha256", "chat", "max_new_tokens", "fim")
+    keep = ("prompt_format", "prompt_sha256", "chat", "max_new_tokens", "fim", "infill_stop")
     return {k: made[k] for k in keep if k in made} | protocol.execution_fields(task, cfg)
 
 

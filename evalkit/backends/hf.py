@@ -244,12 +244,13 @@ class HFBackend:
             drop = torch.zeros_like(drop_sorted).scatter(-1, si, drop_sorted)
             probs = probs.masked_fill(drop, 0.0)
         # float64 throughout: a draw that rounds to 1.0 in float32 would land past the last token of positive mass
-        cdf = probs.double().cumsum(dim=-1)
-        u = torch.tensor([r.random() for r in rngs], dtype=torch.float64, device=cdf.device)
+        dev = "cpu" if probs.device.type == "mps" else probs.device  # MPS has no float64
+        cdf = probs.to(dev, torch.float64).cumsum(dim=-1)
+        u = torch.tensor([r.random() for r in rngs], dtype=torch.float64, device=dev)
         total = cdf[:, -1]
         target = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))
         idx = torch.searchsorted(cdf, target.unsqueeze(-1), right=True).squeeze(-1)
-        return idx.clamp_(max=probs.shape[-1] - 1)
+        return idx.clamp_(max=probs.shape[-1] - 1).to(probs.device)
 
     def _stopped(self, new_ids: list[int], req: GenerationRequest, end_ids: set[int]) -> bool:
         if new_ids and new_ids[-1] in end_ids:
