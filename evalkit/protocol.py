@@ -157,7 +157,7 @@ def differences(base: dict[str, Any], other: dict[str, Any], metric: str) -> lis
     elif d := known("prompt_sha256"):
         out.append(f"prompts differ (sha256 {_short(d[0])} vs {_short(d[1])})")
     if d := known("chat"):
-        out.append(("chat template" if d[0] else "no chat template") + " vs " + ("chat" if d[1] else "none"))
+        out.append(" vs ".join("chat template" if x else "no chat template" for x in d))
     if d := known("max_new_tokens"):
         out.append(f"max_new_tokens {d[0]} vs {d[1]}")
     if d := known("fim"):
