@@ -109,6 +109,9 @@ def of_result(doc: dict[str, Any], task: str) -> dict[str, Any]:
     if "single_line" in t or "fim" in t:  # an infilling task
         p["fim"] = t.get("fim", gen.get("fim"))
         p["infill_stop"] = t.get("infill_stop", "newline" if t.get("single_line") else "eot")
+    if (doc.get("model") or {}).get("backend") == "file":  # completions made elsewhere: how is not known
+        p |= dict.fromkeys(("prompt_format", "prompt_sha256", "decoding", "max_new_tokens", "chat", "fim",
+                            "infill_stop"), UNKNOWN)
     return p
 
 

@@ -432,8 +432,12 @@ def test_timeout_recorded_as_enforced(tmp_path):
     assert r.returncode == 0, r.stderr
     t = json.loads((out / "results.json").read_text())["tasks"]["humaneval"]
     row = json.loads((out / "samples.jsonl").read_text().splitlines()[0])
-    assert row["outcome"] == "timeout" and f"{t['timeout_s']}s" in row["detail"]
+    assert row["outcome"] == "timeout"
+    if "CPU" in row["detail"]:  # (on a loaded machine the wall-clock backstop, 2 x 0.5 + 2 s, may come first)
+        assert f"CPU time limit of {t['timeout_s']}s" in row["detail"]
     assert t["timeout_s"] == 1 and t["timeout_requested_s"] == 0.5
+    # completions made elsewhere: how they were decoded is not known, and not claimed
+    assert t["protocol"]["decoding"] is None and t["protocol"]["dataset_sha256"] == t["dataset_sha256"]
 
 
 def test_fim_only_with_infilling_tasks(tmp_path):
