@@ -66,8 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--stop", action="append", help="replace the task's stop sequences (repeatable; \\n escapes)")
     g.add_argument("--chat", action="store_true", help="apply the tokenizer's chat template (instruct models)")
-    g.add_argument("--fim", choices=["psm", "spm"], default="psm", help="infilling layout (default psm)")
+    g.add_argument("--fim", choices=["psm", "spm"], help="infilling layout (default psm; infilling tasks only)")
     g.add_argument("--fim-tokens", help="PREFIX,SUFFIX,MIDDLE[,END] tokens for a model evalkit does not know")
+    g.add_argument("--infill-stop", choices=["newline", "eot"],
+                   help="single-line infilling stops at the first newline (default, InCoder convention) or only "
+                        "at the end-of-infill token (eot, Meta's reference code)")
     m = p.add_argument_group("model")
     m.add_argument("--revision", help="hub revision (branch, tag or commit)")
     m.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
@@ -94,8 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--task-id", help="default: the first problem")
     p.add_argument("--chat", action="store_true")
     p.add_argument("--ids", action="store_true", help="also print token ids with their pieces")
-    p.add_argument("--fim", choices=["psm", "spm"], default="psm")
+    p.add_argument("--fim", choices=["psm", "spm"])
     p.add_argument("--fim-tokens")
+    p.add_argument("--infill-stop", choices=["newline", "eot"])
     p.add_argument("--revision")
     p.add_argument("--trust-remote-code", action="store_true")
     _add_common(p)
@@ -111,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-drop", type=float, default=0.02, help="allowed drop in pass@1 (fraction, default 0.02)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--format", choices=["table", "md"], default="table")
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="gate even when the protocols or datasets differ (default: refuse, exit 2)")
 
     p = sub.add_parser("report", help="a static HTML report: comparison table, pass@k curves, heat map")
     p.add_argument("runs", nargs="+")
@@ -202,11 +208,27 @@ def _run_config(args: argparse.Namespace, tasks: list):  # noqa: ANN202
     if args.batch_size != "auto" and not (args.batch_size.isdigit() and int(args.batch_size) > 0):
         raise UserError("--batch-size takes a positive number or auto")
     max_new = args.max_new_tokens or max(t.default_max_new_tokens for t in tasks)
+    effective = {"n_samples": n, "temperature": temperature, "top_p": pick("top_p", 1.0)}
+    changed = {k: v for k, v in effective.items() if args.preset and v != preset.get(k)}
+    fim = (args.fim or "psm") if any(t.infilling for t in tasks) else None
     return RunConfig(
-        limit=args.limit, n_samples=n, seed=args.seed, chat=args.chat, fim=args.fim, preset=args.preset,
+        limit=args.limit, n_samples=n, seed=args.seed, chat=args.chat, fim=fim,
+        preset=None if changed else args.preset,  # a preset is recorded only if what ran is the preset
+        preset_overrides={"requested": args.preset, "changed": changed} if changed else None,
         params=GenerationParams(max_new_tokens=max_new, temperature=temperature, top_p=pick("top_p", 1.0)),
         sandbox=_sandbox_config(args), timeout=args.timeout, workers=args.workers,
+        max_new_tokens=args.max_new_tokens,
     )
+
+
+def _check_protocol(args: argparse.Namespace, tasks: list) -> None:
+    """Refuse options that would run another protocol under a task's name; apply --infill-stop."""
+    from evalkit.protocol import check_run_options
+
+    check_run_options(tasks, chat=args.chat, fim=args.fim, infill_stop=args.infill_stop)
+    for t in tasks:
+        if args.infill_stop and getattr(t, "single_line", False):
+            t.infill_stop = args.infill_stop
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -218,10 +240,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError("--limit must be at least 1")
     stop = [_unescape(s) for s in args.stop] if args.stop else None
     tasks = _load_tasks([t.strip() for t in args.tasks.split(",") if t.strip()], args, stop)
+    _check_protocol(args, tasks)
     cfg = _run_config(args, tasks)
     backend = load_backend(
         args.model, revision=args.revision, dtype=args.dtype, device=args.device, device_map=args.device_map,
-        batch_size=args.batch_size, trust_remote_code=args.trust_remote_code, fim=args.fim,
+        batch_size=args.batch_size, trust_remote_code=args.trust_remote_code, fim=args.fim or "psm",
         fim_tokens=args.fim_tokens, engine=args.engine,
     )
     for t in tasks:
@@ -305,6 +328,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     from evalkit.runner import RunConfig, build_requests
 
     task = _load_tasks([args.task], args)[0]
+    _check_protocol(args, [task])
     problems = task.problems()
     if args.task_id is not None:
         tid = task.canonical_task_id(args.task_id)
@@ -316,7 +340,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
         task._problems = problems[:1]
     req = build_requests(task, RunConfig(chat=args.chat, fim=args.fim), set())[0]
     backend = load_backend(args.model, revision=args.revision, trust_remote_code=args.trust_remote_code,
-                           fim=args.fim, fim_tokens=args.fim_tokens, device="cpu", load_weights=False)
+                           fim=args.fim or "psm", fim_tokens=args.fim_tokens, device="cpu", load_weights=False)
     shown = backend.render(req)
     sys.stdout.write(shown["text"])
     if not shown["text"].endswith("\n"):

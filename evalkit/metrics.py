@@ -1,4 +1,5 @@
-"""pass@k (the unbiased estimator of Chen et al. 2021) and bootstrap confidence intervals over problems."""
+"""pass@k (the unbiased estimator of Chen et al. 2021) and bootstrap confidence intervals over problems
+(over source problems, a cluster bootstrap, when records of one problem are dependent)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,28 @@ def bootstrap_ci(
     return (float(lo), float(hi))
 
 
-def summarize(counts: Mapping[str, tuple[int, int]], ks: Iterable[int] = DEFAULT_KS) -> dict[str, object]:
-    """pass@k and its 95% CI for every k <= the smallest n; counts maps task_id -> (n samples, c correct)."""
+def cluster_bootstrap_ci(
+    values: np.ndarray, groups: np.ndarray, *, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap of the mean over records that come in dependent groups (clusters): whole clusters are
+    resampled with replacement, and each replicate is the mean over the records of the drawn clusters."""
+    if len(values) == 0:
+        return (float("nan"), float("nan"))
+    _, g = np.unique(groups, return_inverse=True)
+    sums = np.bincount(g, weights=values)
+    sizes = np.bincount(g).astype(float)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(sums), size=(n_boot, len(sums)))
+    means = sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return (float(lo), float(hi))
+
+
+def summarize(counts: Mapping[str, tuple[int, int]], ks: Iterable[int] = DEFAULT_KS,
+              clusters: Mapping[str, str | None] | None = None) -> dict[str, object]:
+    """pass@k and its 95% CI for every k <= the smallest n; counts maps task_id -> (n samples, c correct).
+    With ``clusters`` (task_id -> the independent unit it belongs to) the CI resamples clusters, not records."""
     out: dict[str, object] = {}
     if not counts:
         return out
@@ -51,7 +72,11 @@ def summarize(counts: Mapping[str, tuple[int, int]], ks: Iterable[int] = DEFAULT
             continue
         vals = per_problem_pass_at_k(pairs, k)
         out[f"pass@{k}"] = float(vals.mean())
-        lo, hi = bootstrap_ci(vals)
+        if clusters:
+            groups = np.array([clusters.get(t) or t for t in counts])
+            lo, hi = cluster_bootstrap_ci(vals, groups)
+        else:
+            lo, hi = bootstrap_ci(vals)
         out[f"pass@{k}_ci"] = [lo, hi]
     return out
 

@@ -19,6 +19,18 @@ class RunResult:
     reference: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def protocol(self, task: str) -> dict[str, Any]:
+        """How the task's numbers were made (see ``evalkit.protocol``); {} when nothing is known."""
+        if self.reference:
+            return dict(self.tasks.get(task, {}).get("protocol") or {})
+        from evalkit.protocol import of_result
+
+        return of_result(self.extra.get("doc") or {"tasks": self.tasks}, task)
+
+    def clusters(self, task: str) -> dict[str, str]:
+        """task_id -> the independent unit it belongs to (infilling: the source problem); {} when independent."""
+        return dict(self.tasks.get(task, {}).get("clusters") or {})
+
     def problems(self, task: str) -> dict[str, tuple[int, int]]:
         """task_id -> (n samples, c correct); empty for a reference table (no per-problem data)."""
         raw = self.tasks.get(task, {}).get("problems") or {}
@@ -68,4 +80,5 @@ def load_run(spec: str) -> RunResult:
     if not isinstance(doc, dict) or not isinstance(doc.get("tasks"), dict):
         raise UserError(f"{path}: not an evalkit results.json (no 'tasks' table)")
     model = (doc.get("model") or {}).get("id", "?")
-    return RunResult(spec, str(model), doc["tasks"], reference=bool(doc.get("evalkit_reference")))
+    return RunResult(spec, str(model), doc["tasks"], reference=bool(doc.get("evalkit_reference")),
+                     extra={"doc": doc})

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from evalkit import __version__
+from evalkit import __version__, protocol
 from evalkit.backends.base import (
     Backend,
     ChatPrompt,
@@ -49,16 +49,23 @@ class RunConfig:
     params: GenerationParams = field(default_factory=GenerationParams)
     seed: int = 0
     chat: bool = False
-    fim: str = "psm"
-    preset: str | None = None
+    fim: str | None = None  # infilling layout; None: the run has no infilling task
+    preset: str | None = None  # recorded only when the effective parameters are the preset's
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     timeout: float | None = None  # overrides every task's own timeout
     workers: int | None = None
     ks: tuple[int, ...] = (1, 10, 100)
+    max_new_tokens: int | None = None  # --max-new-tokens for every task; None: each task's own (recorded per task)
+    preset_overrides: dict[str, Any] | None = None  # {"requested": preset, "changed": {param: value}}
 
     def generation_dict(self) -> dict[str, Any]:
-        return {"n_samples": self.n_samples, "seed": self.seed, "chat": self.chat, "fim": self.fim,
-                "preset": self.preset, **asdict(self.params)}
+        out = {"n_samples": self.n_samples, "seed": self.seed, "chat": self.chat, "fim": self.fim,
+               "preset": self.preset, **asdict(self.params), "max_new_tokens": self.max_new_tokens}
+        if self.fim is None:
+            del out["fim"]
+        if self.preset_overrides:
+            out["preset_overrides"] = self.preset_overrides
+        return out
 
 
 def problems_of(task: Task, limit: int | None) -> list[Problem]:
@@ -67,7 +74,8 @@ def problems_of(task: Task, limit: int | None) -> list[Problem]:
 
 
 def manifest_for(model_info: dict, tasks: Sequence[Task], cfg: RunConfig, extra: dict | None = None) -> dict:
-    task_info = {t.name: t.info() | {"n_problems": len(problems_of(t, cfg.limit))} for t in tasks}
+    task_info = {t.name: t.info() | {"n_problems": len(problems_of(t, cfg.limit))}
+                 | protocol.task_fields(t, cfg, problems_of(t, cfg.limit)) for t in tasks}
     ident = {"model": model_info, "generation": cfg.generation_dict(), "limit": cfg.limit, "tasks": task_info,
              "extra": extra or {}}
     return {
@@ -111,7 +119,8 @@ def build_requests(task: Task, cfg: RunConfig, done: set[tuple[str, str, int]]) 
             reqs.append(GenerationRequest(
                 key=key, prompt=prompt, stop=stop,
                 seed=sample_seed(cfg.seed, task.name, p.task_id, i),
-                single_line=getattr(task, "single_line", False), reference=p.reference,
+                single_line=getattr(task, "stop_at_newline", False), reference=p.reference,
+                max_new_tokens=cfg.max_new_tokens or task.default_max_new_tokens,
             ))
     return reqs
 
@@ -252,13 +261,21 @@ def finalize(tasks: Sequence[Task], cfg: RunConfig, store: RunStore, sandbox_inf
         trows = [r for r in rows if r["task"] == task.name]
         if not trows:
             continue
-        results["tasks"][task.name] = task_summary(task, trows, cfg.ks)
+        results["tasks"][task.name] = task_summary(task, trows, cfg.ks) | run_fields(task, cfg, store.manifest)
+        results["tasks"][task.name]["protocol"] = protocol.recorded(results, task.name)
     atomic_write_json(store.dir / "results.json", results)
     broken = sum(r["outcome"] == "sandbox_error" for r in rows)
     if broken:
         warn(f"{broken} samples met a sandbox error (the harness's fault, counted as not passed); "
              "run the same command with --resume to retry them")
     return results
+
+
+def run_fields(task: Task, cfg: RunConfig, manifest: dict) -> dict[str, Any]:
+    """How the task's samples were made (recorded when generation started) and judged (now)."""
+    made = manifest.get("tasks", {}).get(task.name, {})
+    keep = ("prompt_format", "prompt_sha256", "chat", "max_new_tokens", "fim", "infill_stop")
+    return {k: made[k] for k in keep if k in made} | protocol.execution_fields(task, cfg)
 
 
 def task_summary(task: Task, rows: list[dict], ks: Sequence[int]) -> dict[str, Any]:
@@ -275,10 +292,16 @@ def task_summary(task: Task, rows: list[dict], ks: Sequence[int]) -> dict[str, A
         "n_problems": len(counts),
         "n_samples_per_problem": n_min if n_min == max(ns) else {"min": n_min, "max": max(ns)},
     }
-    summary |= summarize({k: (n, c) for k, (n, c) in counts.items()}, ks)
+    clusters = {r["task_id"]: task.cluster_of(r["task_id"]) for r in rows}
+    clustered = any(c is not None for c in clusters.values())
+    # records of one source problem are not independent: resample source problems (cluster bootstrap)
+    summary |= summarize({k: (n, c) for k, (n, c) in counts.items()}, ks, clusters=clusters if clustered else None)
     summary["outcomes"] = {k: v for k, v in outcomes.items() if v}
     summary |= {k: v for k, v in task.info().items() if k != "name"}
     summary["problems"] = {tid: [n, c] for tid, (n, c) in counts.items()}
+    if clustered:
+        summary["cluster_by"] = task.cluster_by
+        summary["clusters"] = {tid: clusters[tid] for tid in counts}
     return summary
 
 

@@ -113,6 +113,13 @@ class Task:
     prompt_format: ClassVar[str] = "the dataset's prompt, unchanged"
     # default decoding protocol of the task (the CLI's --preset may override)
     default_max_new_tokens: ClassVar[int] = 512
+    shots: ClassVar[int | None] = 0  # worked examples in the prompt (None: not a few-shot prompt)
+    # --chat runs ``chat_prompt`` under this task's name; a task whose name means a base-model protocol names
+    # the task to use with --chat instead, and --chat refuses it
+    chat_variant: ClassVar[str | None] = None
+    chat_prompt_format: ClassVar[str] = ("user: 'Complete the following Python function...' + the prompt in a "
+                                         "```python block; the assistant's turn starts with ```python + the prompt")
+    cluster_by: ClassVar[str | None] = None  # what ``cluster_of`` returns: records of one cluster are dependent
 
     def __init__(self, data_dir: str | None = None, stop_sequences: list[str] | None = None) -> None:
         self.data_dir = data_dir
@@ -131,6 +138,10 @@ class Task:
         if self._problems is None:
             self._problems, self.dataset_sha256, self.dataset_source = self.load()
         return self._problems
+
+    def cluster_of(self, task_id: str) -> str | None:
+        """The independent unit a record belongs to (infilling: its source HumanEval problem); None: itself."""
+        return None
 
     def problem_index(self) -> dict[str, int]:
         return {p.task_id: i for i, p in enumerate(self.problems())}
@@ -180,6 +191,7 @@ class Task:
             "prompt_format": self.prompt_format,
             "stop_sequences": list(self.stop_sequences),
             "timeout_s": self.timeout,
+            "shots": self.shots,
             "dataset_sha256": self.dataset_sha256,
             "dataset_source": self.dataset_source,
         }

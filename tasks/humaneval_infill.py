@@ -5,11 +5,25 @@ multi-line (5815), random-span (1640) and random-span-light (164). The backend l
 out with the model's own fill-in-the-middle tokens (``--fim psm|spm``, see ``evalkit/backends/fim.py``).
 Program = prompt + middle + suffix + "\\n" + test + "\\n" + ``check(entry_point)``.
 
+Stop rule (``--infill-stop``, recorded as ``infill_stop``): every subset stops at the model's end-of-infill token.
+Single-line infilling also stops at the first newline by default (``newline``: the InCoder convention, Fried et al.
+2022, for one-line middles); ``eot`` stops only at the end-of-infill token, as Meta's reference code (``generation.py`` text_infilling) does. The Code Llama paper does
+not say which it used.
+
+Caps (tokens generated, counted with the Code Llama tokenizer, end-of-infill token included): the longest
+canonical middle is 54 (single-line), 297 (multi-line), 192 (random span), 130 (random span light); the caps
+128 / 512 / 256 / 256 cut none.
+
+Records are not independent (1,033 / 5,815 / 1,640 records come from the 164 HumanEval problems): confidence
+intervals and paired tests resample the source problem (``cluster_of``).
+
 Data: ``DIR/humaneval-infilling/<file>.jsonl.gz`` (or ``DIR/<file>.jsonl.gz``) with ``--data-dir DIR`` or
 ``$EVALKIT_DATA_DIR``, else the hub (``loubnabnl/humaneval_infilling``, one config per file, split ``test``).
 """
 
 from __future__ import annotations
+
+import re
 
 from evalkit.task import FimPrompt, Problem, Task, data_dir, load_hub_rows, sha256_file
 from evalkit.tasks.humaneval import read_jsonl_gz
@@ -25,6 +39,16 @@ class HumanEvalInfill(Task):
     default_max_new_tokens = 256
     subset = ""
     prompt_format = "FIM: prefix = prompt, suffix = suffix; layout from the model's FIM tokens (--fim psm|spm)"
+    infill_stop = "eot"  # "newline": also stop at the first newline (single-line default); "eot": end-of-infill only
+    cluster_by = "source HumanEval problem"
+
+    @property
+    def stop_at_newline(self) -> bool:
+        return self.infill_stop == "newline"
+
+    def cluster_of(self, task_id: str) -> str | None:
+        m = re.search(r"HumanEval/\d+", task_id)
+        return m.group(0) if m else None
 
     def load(self) -> tuple[list[Problem], str, str]:
         name = f"HumanEval-{self.subset}.jsonl.gz"
@@ -48,7 +72,7 @@ class HumanEvalInfill(Task):
         return FimPrompt(prefix=problem.prompt, suffix=problem.suffix)
 
     def postprocess(self, problem: Problem, generation: str) -> str:
-        if self.single_line and "\n" in generation:
+        if self.stop_at_newline and "\n" in generation:
             return generation[: generation.index("\n") + 1]
         return generation
 
@@ -57,7 +81,7 @@ class HumanEvalInfill(Task):
                 + f"check({problem.entry_point})\n")
 
     def info(self) -> dict:
-        return super().info() | {"single_line": self.single_line}
+        return super().info() | {"single_line": self.single_line, "infill_stop": self.infill_stop}
 
 
 class SingleLine(HumanEvalInfill):
@@ -65,6 +89,7 @@ class SingleLine(HumanEvalInfill):
     description = "HumanEval single-line infilling (1033), FIM PSM/SPM, greedy pass@1"
     subset = "SingleLineInfilling"
     single_line = True
+    infill_stop = "newline"
     default_max_new_tokens = 128
 
 
@@ -72,6 +97,7 @@ class MultiLine(HumanEvalInfill):
     name = "humaneval-infill-multi"
     description = "HumanEval multi-line infilling (5815), FIM PSM/SPM, greedy pass@1"
     subset = "MultiLineInfilling"
+    default_max_new_tokens = 512  # 17 canonical middles need 257-297 tokens
 
 
 class RandomSpan(HumanEvalInfill):

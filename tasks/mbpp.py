@@ -7,7 +7,8 @@ Harnesses disagree on MBPP prompts, so each variant is its own named task:
   mbpp-instruct   the paper's zero-shot instruct prompt; code between [PYTHON] and [/PYTHON]
   mbpp-sanitized  the hand-checked subset (sanitized-mbpp.json), test split (257 problems), 3-shot
 
-3-shot prompt, exactly (shots joined by "\\n"; CRLF in the shots' code becomes LF):
+3-shot prompt, exactly (shots joined by "\\n"; the shots' code keeps the dataset's bytes, CRLF line ends included,
+as lm-evaluation-harness renders it: MBPP/11's prompt is byte for byte lm-evaluation-harness's ``mbpp`` prompt):
     You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\\n\\n
     {test 1}\\n{test 2}\\n{test 3}\\n[BEGIN]\\n{code}\\n[DONE]\\n
     ... (task 3, task 4) ...
@@ -69,6 +70,9 @@ class MBPP(Task):
     prompt_format = "3-shot (task_ids 2,3,4), Austin et al. format, [BEGIN]/[DONE]"
     chat_stop_sequences = ("[/PYTHON]",)
     default_max_new_tokens = 512
+    shots = 3
+    chat_variant = "mbpp-instruct"  # the paper's zero-shot instruct prompt; 'mbpp' means the 3-shot protocol
+    chat_prompt_format = "user: task + tests + 'Your code should start with a [PYTHON] tag...'; assistant: [PYTHON]"
 
     def _text(self, row: dict) -> str:
         return row["prompt"] if self.sanitized else row["text"]
@@ -103,7 +107,7 @@ class MBPP(Task):
     def render(self, row: dict) -> str:
         out = []
         for s in self.shots:
-            code = s["code"].replace("\r\n", "\n")
+            code = s["code"]
             out.append(HEADER.format(text=self._text(s)) + "\n".join(_tests(s)) + f"\n[BEGIN]\n{code}\n[DONE]\n")
         return "\n".join(out) + "\n" + HEADER.format(text=self._text(row)) + "\n".join(_tests(row)) + "\n[BEGIN]\n"
 
@@ -145,6 +149,7 @@ class MBPP0Shot(MBPP):
     description = "MBPP test split (500), bigcode-harness zero-shot docstring prompt with the first test"
     stop_sequences = ("\nclass", "\nassert", '\n"""', "\nprint", "\nif", "\n<|/", "\n```")
     prompt_format = 'bigcode: """\\n{text}\\n{first test}\\n"""\\n, program = prompt + completion + tests'
+    shots = 0
 
     def render(self, row: dict) -> str:
         return f'"""\n{self._text(row)}\n{_tests(row)[0]}\n"""\n'
@@ -161,6 +166,8 @@ class MBPPInstruct(MBPP):
     description = "MBPP test split (500), the paper's zero-shot instruct prompt, code in [PYTHON] tags"
     stop_sequences = ("[/PYTHON]",)
     prompt_format = "zero-shot instruct (Code Llama Fig. 13): task + tests + [PYTHON]...[/PYTHON]"
+    shots = 0
+    chat_variant = None
 
     def render(self, row: dict) -> str:
         return HEADER.format(text=self._text(row)) + "\n".join(_tests(row)) + "\n" + INSTRUCT_TAIL + "\n"

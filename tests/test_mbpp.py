@@ -7,26 +7,27 @@ import json
 import pytest
 from conftest import data_dir, evalkit
 
+# the shots' code keeps the dataset's CRLF line ends, as lm-evaluation-harness renders it (issue 11)
 GOLDEN_11 = (
     "You are an expert Python programmer, and here is your task: Write a function to find the similar elements "
     "from the given two tuple lists. Your code should pass these tests:\n\n"
     "assert similar_elements((3, 4, 5, 6),(5, 7, 4, 10)) == (4, 5)\n"
     "assert similar_elements((1, 2, 3, 4),(5, 4, 3, 7)) == (3, 4)\n"
     "assert similar_elements((11, 12, 14, 13),(17, 15, 14, 13)) == (13, 14)\n"
-    "[BEGIN]\ndef similar_elements(test_tup1, test_tup2):\n  res = tuple(set(test_tup1) & set(test_tup2))\n"
+    "[BEGIN]\ndef similar_elements(test_tup1, test_tup2):\r\n  res = tuple(set(test_tup1) & set(test_tup2))\r\n"
     "  return (res) \n[DONE]\n\n"
     "You are an expert Python programmer, and here is your task: Write a python function to identify non-prime "
     "numbers. Your code should pass these tests:\n\n"
     "assert is_not_prime(2) == False\nassert is_not_prime(10) == True\nassert is_not_prime(35) == True\n"
-    "[BEGIN]\nimport math\ndef is_not_prime(n):\n    result = False\n"
-    "    for i in range(2,int(math.sqrt(n)) + 1):\n        if n % i == 0:\n            result = True\n"
+    "[BEGIN]\nimport math\r\ndef is_not_prime(n):\r\n    result = False\r\n"
+    "    for i in range(2,int(math.sqrt(n)) + 1):\r\n        if n % i == 0:\r\n            result = True\r\n"
     "    return result\n[DONE]\n\n"
     "You are an expert Python programmer, and here is your task: Write a function to find the largest integers "
     "from a given list of numbers using heap queue algorithm. Your code should pass these tests:\n\n"
     "assert heap_queue_largest( [25, 35, 22, 85, 14, 65, 75, 22, 58],3)==[85, 75, 65] \n"
     "assert heap_queue_largest( [25, 35, 22, 85, 14, 65, 75, 22, 58],2)==[85, 75] \n"
     "assert heap_queue_largest( [25, 35, 22, 85, 14, 65, 75, 22, 58],5)==[85, 75, 65, 58, 35]\n"
-    "[BEGIN]\nimport heapq as hq\ndef heap_queue_largest(nums,n):\n  largest_nums = hq.nlargest(n, nums)\n"
+    "[BEGIN]\nimport heapq as hq\r\ndef heap_queue_largest(nums,n):\r\n  largest_nums = hq.nlargest(n, nums)\r\n"
     "  return largest_nums\n[DONE]\n\n"
     "You are an expert Python programmer, and here is your task: Write a python function to remove first and "
     "last occurrence of a given character from the string. Your code should pass these tests:\n\n"

@@ -77,6 +77,9 @@ class HFBackend:
         except Exception as e:  # OSError (no files), ValueError (unknown class), ...
             raise UserError(f"cannot load the tokenizer of {model}: {first_line(e)}") from None
         self.tok.padding_side = "left"
+        from evalkit.backends.chat import declared_bos
+
+        self._bos_declared = declared_bos(self.model_id, revision)  # the checkpoint's add_bos_token, honoured
         if self.tok.pad_token_id is None:
             self.tok.pad_token = self.tok.eos_token or self.tok.unk_token
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -181,15 +184,17 @@ class HFBackend:
         return {"family": f.family, "mode": self.fim_mode, "tokens": f.token_names()}
 
     def encode(self, prompt: Any) -> list[int]:
+        from evalkit.backends.chat import encode_chat, render_chat, with_bos
+
         if isinstance(prompt, FimPrompt):
-            return self.fim_layout().encode(self.tok, prompt.prefix, prompt.suffix, self.fim_mode)
+            ids = self.fim_layout().encode(self.tok, prompt.prefix, prompt.suffix, self.fim_mode)
+            return with_bos(ids, self.tok.bos_token_id, self._bos_declared)
         if isinstance(prompt, ChatPrompt):
             if not getattr(self.tok, "chat_template", None):
                 raise UserError(f"{self.model_id} has no chat template; run without --chat")
-            text = self.tok.apply_chat_template([{"role": "user", "content": prompt.user}], tokenize=False,
-                                                add_generation_prompt=True)
-            return self.tok.encode(text + prompt.assistant_prefix, add_special_tokens=False)
-        return self.tok.encode(prompt)
+            # the template renders the assistant turn (and its BOS), as the model's reference code does
+            return encode_chat(self.tok, render_chat(self.tok, prompt.user, prompt.assistant_prefix))
+        return with_bos(self.tok.encode(prompt), self.tok.bos_token_id, self._bos_declared)
 
     def render(self, request: GenerationRequest) -> dict[str, Any]:
         ids = self.encode(request.prompt)
@@ -254,10 +259,14 @@ class HFBackend:
             drop_sorted = (sp.cumsum(dim=-1) - sp) > params.top_p
             drop = torch.zeros_like(drop_sorted).scatter(-1, si, drop_sorted)
             probs = probs.masked_fill(drop, 0.0)
-        cdf = probs.cumsum(dim=-1)
-        u = torch.tensor([r.random() for r in rngs], dtype=cdf.dtype, device=cdf.device)
-        idx = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1), right=True).squeeze(-1)
-        return idx.clamp_(max=probs.shape[-1] - 1)
+        # float64 throughout: a draw that rounds to 1.0 in float32 would land past the last token of positive mass
+        dev = "cpu" if probs.device.type == "mps" else probs.device  # MPS has no float64
+        cdf = probs.to(dev, torch.float64).cumsum(dim=-1)
+        u = torch.tensor([r.random() for r in rngs], dtype=torch.float64, device=dev)
+        total = cdf[:, -1]
+        target = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))
+        idx = torch.searchsorted(cdf, target.unsqueeze(-1), right=True).squeeze(-1)
+        return idx.clamp_(max=probs.shape[-1] - 1).to(probs.device)
 
     def _stopped(self, new_ids: list[int], req: GenerationRequest, end_ids: set[int]) -> bool:
         if new_ids and new_ids[-1] in end_ids:
@@ -363,7 +372,8 @@ class _Batch:
                 for i, (row, t) in enumerate(zip(self.rows, nxt.tolist())):
                     ids, req, _, new = row
                     new.append(t)
-                    if b._stopped(new, req, self.end_ids) or len(new) >= (req.max_new_tokens or params.max_new_tokens):
+                    cap = req.max_new_tokens or params.max_new_tokens
+                    if b._stopped(new, req, self.end_ids) or len(new) >= cap:
                         self.emit(ids, req, new)
                     else:
                         keep.append(i)
