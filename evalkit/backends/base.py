@@ -45,6 +45,7 @@ class GenerationRequest:
     seed: int = 0
     single_line: bool = False  # infilling single-line: stop at the first newline too
     reference: str | None = None  # the canonical completion (used by the oracle backend only)
+    max_new_tokens: int | None = None  # this request's cap (the task's); None: params.max_new_tokens
 
 
 @dataclass
