@@ -87,6 +87,10 @@ def _auth_headers(root: str, key: str | None) -> list[tuple[bytes, bytes]]:
 class _Server:
     url: str  # the API root, without credentials
     headers: list[tuple[bytes, bytes]]  # of every request (the API key, or the URL's user:password)
+
+    @property
+    def path(self) -> str:
+        return urllib.parse.urlsplit(self.url).path
     inflight: int = 0
     fails: int = 0  # consecutive failures
     rest_until: float = 0.0
@@ -166,7 +170,7 @@ class OpenAIBackend:
     # ------------------------------------------------------------------------------------------
     def _sync_client(self, s: _Server):  # noqa: ANN202
         return self.httpx.Client(headers=[(k.decode(), v.decode()) for k, v in s.headers],
-                                 timeout=min(30.0, self.request_timeout), verify=self._tls())
+                                 timeout=min(30.0, self.request_timeout), verify=self._tls() or True)
 
     def _discover(self) -> None:
         """Ask every server for its models (``/v1/models``) and engine (headers, ``/version``)."""
@@ -320,28 +324,24 @@ class OpenAIBackend:
 
     async def _probe(self, path: str, body: dict[str, Any]) -> int:
         """200 if the servers take this request, else the 4xx status they answered (other errors are raised)."""
-        async with self._client() as client:
-            try:
-                await self._post(client, path, body)
-            except _Failure as f:
-                if f.status in _PROBE_REJECTED:
-                    return f.status
-                raise ServerError(f"{f.what} (after {self.max_retries} retries)") from None
+        conns = self._client()
+        try:
+            await self._post(conns, path, body)
+        except _Failure as f:
+            if f.status in _PROBE_REJECTED:
+                return f.status
+            raise ServerError(f"{f.what} (after {self.max_retries} retries)") from None
+        finally:
+            for c in conns.values():
+                c.close()
         return 200
 
     # ------------------------------------------------------------------------------------------
     # requests
     # ------------------------------------------------------------------------------------------
-    def _client(self) -> Any:
-        """A connection pool with one keep-alive connection per server. Each worker owns one and talks to
-        httpcore (httpx's transport) directly: httpx's client layer (URL merging, cookies, redirects) and a pool
-        that scans all its connections for every request cost more than the request itself at a thousand
-        requests per second (see bench/serving.py)."""
-        import httpcore
-
-        n = len(self.servers)
-        return httpcore.AsyncConnectionPool(max_connections=n, max_keepalive_connections=n,
-                                            ssl_context=self._tls() or None)
+    def _client(self) -> dict[str, Any]:
+        """A worker's keep-alive connections, one per server, opened when first used (see ``http11.py``)."""
+        return {}
 
     def _tls(self) -> Any:
         """One TLS context for all clients (building one reads the CA bundle: 20 ms); none for plain http."""
@@ -390,13 +390,11 @@ class OpenAIBackend:
         ready = [s for s in self.servers if s.available(now)]
         return min(ready, key=lambda s: (s.inflight, s.sent)) if ready else None
 
-    async def _post(self, client: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, conns: dict[str, Any], path: str, body: dict[str, Any]) -> dict[str, Any]:
         """One request, retried on another or the same server until it succeeds or the budget is spent."""
-        import httpcore
+        from evalkit.backends import http11
 
         content = json.dumps(body).encode()
-        timeouts = {"connect": min(10.0, self.request_timeout), "read": self.request_timeout,
-                    "write": self.request_timeout, "pool": self.request_timeout}
         last: _Failure | None = None
         for attempt in range(self.max_retries + 1):
             server = self._pick()
@@ -407,33 +405,35 @@ class OpenAIBackend:
             server.inflight += 1
             server.sent += 1
             try:
+                conn = conns.get(server.url)
+                if conn is None:
+                    conn = conns[server.url] = http11.Connection(server.url, self._tls())
                 try:
-                    r = await client.request("POST", server.url + path, content=content,
-                                             headers=server.headers, extensions={"timeout": timeouts})
-                except httpcore.TimeoutException as e:
-                    raise _Failure(f"timed out ({type(e).__name__}, --request-timeout {self.request_timeout:g})") from None
-                except httpcore.ConnectError as e:
-                    raise _Failure(f"refused the connection ({first_line(e)})", refused=True) from None
-                except (httpcore.NetworkError, httpcore.ProtocolError) as e:
-                    raise _Failure(f"dropped the connection ({type(e).__name__}: {first_line(e)})") from None
-                if r.status == 200:
+                    status, headers, raw = await conn.post(server.path + path, content, server.headers,
+                                                           self.request_timeout, min(10.0, self.request_timeout))
+                except asyncio.TimeoutError:
+                    raise _Failure(f"timed out (--request-timeout {self.request_timeout:g})") from None
+                except http11.Refused as e:
+                    raise _Failure(f"refused the connection ({e})", refused=True) from None
+                except http11.Dropped as e:
+                    raise _Failure(f"dropped the connection ({e})") from None
+                if status == 200:
                     try:
-                        data = json.loads(r.content)
+                        data = json.loads(raw)
                         data["choices"][0]
                     except (ValueError, KeyError, IndexError, TypeError):
-                        raise _Failure(f"answered 200 with no choices: {r.content[:200]!r}") from None
+                        raise _Failure(f"answered 200 with no choices: {raw[:200]!r}") from None
                     server.succeeded()
                     return data
-                detail = r.content[:300].decode("utf-8", "replace").replace("\n", " ")
-                retry = r.status in _RETRY_STATUS or r.status >= 500
+                detail = raw[:300].decode("utf-8", "replace").replace("\n", " ")
+                retry = status in _RETRY_STATUS or status >= 500
                 wait = 0.0
-                if r.status == 429:
+                if status == 429:
                     try:
-                        after = [v for k, v in r.headers if k.lower() == b"retry-after"]
-                        wait = min(30.0, float(after[0])) if after else 0.0
+                        wait = min(30.0, float(headers.get(b"retry-after", b"0")))
                     except ValueError:
                         wait = 0.0
-                raise _Failure(f"answered {r.status}: {detail}", status=r.status, retry=retry, wait_s=wait)
+                raise _Failure(f"answered {status}: {detail}", status=status, retry=retry, wait_s=wait)
             except _Failure as f:
                 if not f.retry:
                     f.what = f"{server.url}{path} {f.what}"
@@ -470,13 +470,17 @@ class OpenAIBackend:
             queue.put_nowait(r)
 
         async def worker() -> None:
-            async with self._client() as client:
+            conns = self._client()
+            try:
                 while True:
                     try:
                         req = queue.get_nowait()
                     except asyncio.QueueEmpty:
                         return
-                    await one(client, req)
+                    await one(conns, req)
+            finally:
+                for c in conns.values():
+                    c.close()
 
         async def one(client: Any, req: GenerationRequest) -> None:
             path, body, extra = self._body(req, params)
