@@ -360,3 +360,29 @@ def test_two_servers_one_killed_mid_run(model, servers, tmp_path):
     assert run.returncode == 0, err[-3000:]
     assert len(_by_key(out)) == 18  # the run completed, each sample once
     assert proxy_a.posts < 18  # B did part of the work before it died; A did the rest
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--backend", "openai"], "--backend openai needs --base-url"),
+    (["--base-url", "http://127.0.0.1:1"], "--base-url needs --backend openai"),
+    (["--backend", "openai", "--base-url", "ftp://example.org"], "is not an http(s) URL"),
+    (["--backend", "openai", "--base-url", "http://127.0.0.1:{port}"], "no server answers"),
+    (["--backend", "openai", "--base-url", "http://127.0.0.1:{port}", "--api-key-env", "EVALKIT_UNSET_KEY_VAR"],
+     "EVALKIT_UNSET_KEY_VAR: that environment variable is not set"),
+    (["--backend", "openai", "--base-url", "http://127.0.0.1:{port}", "--concurrency", "0"],
+     "--concurrency must be at least 1"),
+])
+def test_bad_serving_options_are_one_line_errors(args, message, tmp_path):
+    port = str(_free_port())  # nothing listens there
+    r = evalkit("run", *[a.replace("{port}", port) for a in args], "--limit", "1", "--output-dir", str(tmp_path / "o"))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_urls_are_recorded_without_credentials():
+    from evalkit.backends.openai import api_root, clean_url
+
+    assert api_root("http://h:8000") == api_root("http://h:8000/v1/") == "http://h:8000/v1"
+    assert clean_url("https://u:p@h:8443/v1?key=x#f") == "https://h:8443/v1"
+    assert clean_url("http://u@[::1]:8000/v1") == "http://[::1]:8000/v1"

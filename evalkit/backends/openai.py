@@ -4,8 +4,8 @@ prompts, post-processing, the sandbox and the statistics.
 * Base models go through ``/v1/completions`` (the task's prompt text, temperature, top_p, max_tokens, stop and a
   per-sample ``seed``), one request per sample (``n`` is not relied on: not every server has it).
 * ``--chat`` goes through ``/v1/chat/completions``. Where the server can continue a prefilled assistant message
-  (vLLM's and SGLang's ``continue_final_message``), the user message and the start of the assistant's turn are
-  sent, and the answer is read as that turn's continuation, exactly as with the HF backend. Where it cannot (a
+  (vLLM's ``continue_final_message``), the user message and the start of the assistant's turn are
+  sent, and the answer is read as that turn's continuation, as with the HF backend. Where it cannot (a
   probe request is answered 400/422), only the user message is sent, the answer is a fresh assistant message, no
   stop sequence is sent (the task's chat stop would cut at the *opening* fence), and the code is extracted from
   the whole answer. results.json ``model.chat_mode`` says which.
@@ -98,8 +98,8 @@ class _Server:
     sent: int = 0
 
     def available(self, now: float) -> bool:
-        # a resting server gets one probing request when its rest is over
-        return self.rest_until <= now and (self.fails == 0 or self.inflight == 0)
+        # a server back from a rest gets one probing request at a time until one succeeds
+        return self.rest_until <= now and (self.rest_until == 0.0 or self.inflight == 0)
 
     def failed(self, refused: bool) -> None:
         self.fails += 1
@@ -213,10 +213,11 @@ class OpenAIBackend:
             self.model = distinct[0]
         entry = next((m for m in listed if m.get("id") == self.model), None)
         # ``created`` and a load status change with every start of a server: not part of what the model is
-        self.served = {k: v for k, v in (entry or {}).items() if k not in ("created", "status", "object")}
+        self.served = {k: v for k, v in (entry or {}).items()
+                       if k not in ("created", "status", "object", "permission")}
 
     def _engine_version(self, c: Any, s: _Server) -> dict[str, Any]:
-        """vLLM and SGLang answer ``/version``, TGI ``/info``: keep what names the engine and its version."""
+        """vLLM answers ``/version``, TGI ``/info``: keep what names the engine and its version."""
         root = s.url[: -len("/v1")]
         for path in ("/version", "/info"):
             try:
@@ -251,7 +252,7 @@ class OpenAIBackend:
                 "request_timeout_s": self.request_timeout,
                 "max_retries": self.max_retries,
                 "api_key_env": self.api_key_env,
-                "client": f"httpx {httpx.__version__}",
+                "client": f"evalkit http11 (discovery: httpx {httpx.__version__})",
             },
         }
 
