@@ -240,7 +240,8 @@ def test_chat_through_chat_completions(model, servers, tmp_path):
     proxy = Proxy(servers[0][1])
     out = tmp_path / "chat"
     try:
-        r = evalkit("run", "--backend", "openai", "--base-url", proxy.url, "--model", str(model), "--chat",
+        # no --model: the one model the server lists
+        r = evalkit("run", "--backend", "openai", "--base-url", proxy.url, "--chat",
                     "--limit", "2", *GEN, "--generate-only", "--output-dir", str(out))
     finally:
         proxy.close()
@@ -248,7 +249,7 @@ def test_chat_through_chat_completions(model, servers, tmp_path):
     assert proxy.paths == {"/v1/chat/completions"}
     assert proxy.by_action == {"pass": 3}  # the probe (answered 422) and one request per sample
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["model"]["chat_mode"] == "new_turn"
+    assert manifest["model"]["chat_mode"] == "new_turn" and manifest["model"]["id"] == str(model)
     for row in _journal(out):
         # a fresh assistant message with no code fence: the whole answer is the program
         assert row["raw"] and row["solution"] == row["raw"]
