@@ -64,7 +64,7 @@ class Connection:
             except asyncio.TimeoutError:
                 self.close()
                 raise
-            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as e:
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as e:
                 self.close()
                 if reused and isinstance(e, _STALE):
                     continue  # the server had closed the idle connection: send once more on a new one
