@@ -41,6 +41,30 @@ def _add_sandbox(p: argparse.ArgumentParser) -> None:
                    help="auto: every layer the machine allows (default); none: rlimits and process groups only")
 
 
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("served models (--backend openai: vLLM, SGLang, TGI, transformers serve ...)")
+    g.add_argument("--backend", choices=["hf", "openai"], default="hf",
+                   help="hf: load --model here (default); openai: an OpenAI-compatible server generates")
+    g.add_argument("--base-url", help="server URL(s), comma-separated (data parallel), e.g. http://host:8000/v1")
+    g.add_argument("--concurrency", type=int, default=64, help="requests in flight over all servers (default 64)")
+    g.add_argument("--request-timeout", type=float, default=600.0, help="seconds per request (default 600)")
+    g.add_argument("--max-retries", type=int, default=6, help="retries of a request on 429/5xx/timeouts (default 6)")
+    g.add_argument("--api-key-env", help="name of the environment variable that holds the API key")
+    g.add_argument("--tokenizer", help="the model's tokenizer for infilling prompts (default: --model)")
+
+
+def _serve_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.backend != "openai":
+        if args.base_url:
+            raise UserError("--base-url needs --backend openai")
+        return {}
+    if not args.base_url:
+        raise UserError("--backend openai needs --base-url URL[,URL...]")
+    return {"backend": "openai", "base_url": args.base_url, "concurrency": args.concurrency,
+            "request_timeout": args.request_timeout, "max_retries": args.max_retries,
+            "api_key_env": args.api_key_env, "tokenizer": args.tokenizer, "chat": args.chat}
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="evalkit", description="Evaluate code models on HumanEval, MBPP and "
                                  "HumanEval-infilling by running their code in a sandbox.")
@@ -80,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code (off by default)")
     m.add_argument("--engine", choices=["auto", "fast", "eager"], default="auto",
                    help="decode engine: fast (static KV slots, CUDA graphs) where the model fits, else eager (default auto)")
+    _add_serve(p)
     _add_sandbox(p)
     _add_common(p)
 
@@ -245,7 +270,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     backend = load_backend(
         args.model, revision=args.revision, dtype=args.dtype, device=args.device, device_map=args.device_map,
         batch_size=args.batch_size, trust_remote_code=args.trust_remote_code, fim=args.fim or "psm",
-        fim_tokens=args.fim_tokens, engine=args.engine,
+        fim_tokens=args.fim_tokens, engine=args.engine, **_serve_options(args),
     )
     for t in tasks:
         if t.infilling and hasattr(backend, "check_fim"):

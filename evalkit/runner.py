@@ -76,7 +76,9 @@ def problems_of(task: Task, limit: int | None) -> list[Problem]:
 def manifest_for(model_info: dict, tasks: Sequence[Task], cfg: RunConfig, extra: dict | None = None) -> dict:
     task_info = {t.name: t.info() | {"n_problems": len(problems_of(t, cfg.limit))}
                  | protocol.task_fields(t, cfg, problems_of(t, cfg.limit)) for t in tasks}
-    ident = {"model": model_info, "generation": cfg.generation_dict(), "limit": cfg.limit, "tasks": task_info,
+    # where a served model was reached ("serving": URLs, concurrency) is recorded but is not what the run is
+    ident = {"model": {k: v for k, v in model_info.items() if k != "serving"}, "generation": cfg.generation_dict(),
+             "limit": cfg.limit, "tasks": task_info,
              "extra": extra or {}}
     return {
         "evalkit_version": __version__,
@@ -97,7 +99,8 @@ def to_completion(task: Task, problem: Problem, req: GenerationRequest, gen: Gen
     if gen.final:
         return {"completion": gen.text}
     if isinstance(req.prompt, ChatPrompt):
-        return task.postprocess_chat(problem, req.prompt.assistant_prefix + gen.text)
+        # a backend whose server opened a fresh assistant turn says the answer continues no prefix ("")
+        return task.postprocess_chat(problem, gen.extra.get("assistant_prefix", req.prompt.assistant_prefix) + gen.text)
     return {"completion": task.postprocess(problem, gen.text)}
 
 
