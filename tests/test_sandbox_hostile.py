@@ -127,8 +127,9 @@ def hostile_programs(sentinel, port) -> dict[str, tuple[str, set[str]]]:
 
 
 @pytest.fixture(scope="module")
-def pool():
-    with SandboxPool(SandboxConfig(timeout=1, memory_mb=1024), workers=2) as p:
+def pool(sentinel):
+    # the sentinel is shown to samples (read-only, --sandbox-path): the writes below must fail on it, not miss it
+    with SandboxPool(SandboxConfig(timeout=1, memory_mb=1024, extra_paths=(str(sentinel),)), workers=2) as p:
         yield p
 
 
