@@ -8,13 +8,15 @@ every other process in its pid namespace and wipes the scratch file system, so n
 
 Layers, each on where the machine allows it (the ``ready`` line reports which):
   * root:    new mount/net/pid/ipc/uts namespaces; samples run as an unprivileged uid that no other
-             process uses (so RLIMIT_NPROC holds) with only CAP_DAC_READ_SEARCH (the interpreter may live
-             under a 0700 home);
+             process uses (so RLIMIT_NPROC holds) with no capability at all;
   * userns:  an unprivileged user namespace with the same namespaces, all capabilities dropped;
   * none:    rlimits and process groups only, plus the reliability guard.
-In both namespace modes every mount is read-only except a private size-limited tmpfs (the sample's
-working directory, TMPDIR and HOME) and a private /dev/shm; there is no network (a new namespace with
-no interface up). This module imports only the standard library.
+In both namespace modes init builds, once, the minimal file-system view of ``fsview.py`` and pivots into it:
+samples see only the interpreter, its site-packages, the system's programs and libraries, a stub /etc, a few
+devices, their own /proc and a private size-limited tmpfs (their working directory, TMPDIR and HOME), all
+read-only but the tmpfs and /dev/shm. Where the view cannot be built, every host mount is read-only instead
+and samples keep CAP_DAC_READ_SEARCH (``fs_view: "host"``). There is no network (a new namespace with no
+interface up). This module imports only the standard library.
 """
 
 from __future__ import annotations
