@@ -67,6 +67,9 @@ def attacks(p: dict) -> dict[str, str]:
         "dev_sda": "x = open('/dev/sda', 'rb').read(16)",
         "mknod_disk": "os.mknod('sda', stat.S_IFBLK | 0o600, os.makedev(8, 0))\nx = open('sda', 'rb').read(16)",
         "sys_firmware": "x = os.listdir('/sys/firmware')",
+        "userns_then_sysfs": LIBC.strip() + "\nassert libc.unshare(0x10000000 | 0x20000 | 0x40000000) == 0\n"
+                             "os.mkdir('s')\nassert libc.mount(b'sysfs', b's', b'sysfs', 0, None) == 0\n"
+                             "x = os.listdir('s/firmware')",
         "env_token": "x = os.environ['HF_TOKEN']",
     }
     if p.get("root_file"):

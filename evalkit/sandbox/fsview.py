@@ -115,6 +115,8 @@ def plan(scratch: str, extra: Iterable[str] = (), harness_cwd: str | None = None
             why = ""
             if p == "/" or _under(scratch, p):
                 why = "it holds the whole system or the sandbox's scratch"
+            elif p == "/dev" or _under(p, "/proc"):
+                why = "the host's devices and processes stay hidden"
             elif kind == "sys.path" and p == own and os.path.basename(p) not in ("site-packages", "dist-packages"):
                 why = "evalkit's own source checkout; samples do not need it"
             elif kind == "sys.path" and harness_cwd and _under(os.path.normpath(harness_cwd), p):
@@ -196,9 +198,12 @@ class _Builder:
             self.readonly(host)
         self.mkdirs("/etc")
         etc = _etc_files(uid, gid, os.path.join(scratch, "sample"))
-        for name, data in etc.items():
-            with open(self.at(f"/etc/{name}"), "wb") as f:
-                f.write(data)
+        for name, data in list(etc.items()):
+            try:
+                with open(self.at(f"/etc/{name}"), "wb") as f:
+                    f.write(data)
+            except OSError:  # --sandbox-path /etc (or a file of it) put the host's there, read-only
+                del etc[name]
         self.mkdirs("/dev")
         devices = []
         for name in DEVICES:
