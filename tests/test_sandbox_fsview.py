@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO, evalkit
 
 from evalkit.sandbox import SandboxConfig
-from evalkit.sandbox.fsview import plan
+from evalkit.sandbox.fsview import cwd_digests, plan
 from evalkit.sandbox.pool import Job, SandboxPool
 from evalkit.sandbox.scrub import REDACTED, scrub, secrets_of
 
@@ -125,7 +125,7 @@ def planted(tmp_path):
     shutil.rmtree(pub, ignore_errors=True)
 
 
-def test_plan_follows_links_and_leaves_out_what_must_stay_hidden(tmp_path):
+def test_plan_follows_links_and_leaves_out_what_must_stay_hidden(tmp_path, monkeypatch):
     real = tmp_path / "data" / "real"
     real.mkdir(parents=True)
     (tmp_path / "link").symlink_to("data/real")
@@ -136,6 +136,13 @@ def test_plan_follows_links_and_leaves_out_what_must_stay_hidden(tmp_path):
     assert any("missing" in w for w in p.left_out)
     assert any(b.endswith("site-packages") or "python3" in b or b.endswith(".venv") for b in p.binds)
     assert str(REPO) not in p.binds  # evalkit's own source checkout is not on display
+    # PYTHONPATH=$PWD: the harness's working directory (where runs are written) stays hidden
+    work = tmp_path / "project"
+    (work / "results").mkdir(parents=True)
+    monkeypatch.syspath_prepend(str(work))
+    p = plan(str(scratch), hidden_digests=cwd_digests(str(work / "results")))
+    assert str(work) not in p.binds and any(w.startswith(str(work)) for w in p.left_out)
+    assert str(work) in plan(str(scratch)).binds
 
 
 def test_scrub_redacts_removed_token_shaped_values_whole_or_cut():

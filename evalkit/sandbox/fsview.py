@@ -23,6 +23,7 @@ This module imports only the standard library (the worker must stay light).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import sys
@@ -90,12 +91,27 @@ class Plan:
     left_out: list[str] = field(default_factory=list)  # wanted paths not shown, with why
 
 
-def plan(scratch: str, extra: Iterable[str] = (), harness_cwd: str | None = None) -> Plan:
+def path_digest(path: str) -> str:
+    return hashlib.sha256(os.path.normpath(path).encode()).hexdigest()[:32]
+
+
+def cwd_digests(cwd: str) -> list[str]:
+    """Digests of ``cwd`` and of every folder above it but ``/``: the worker learns which ``sys.path`` entries
+    hold the harness's working directory without its path being in the environment samples can read."""
+    out, p = [], os.path.normpath(cwd)
+    while p != "/":
+        out.append(path_digest(p))
+        p = os.path.dirname(p)
+    return out
+
+
+def plan(scratch: str, extra: Iterable[str] = (), hidden_digests: Iterable[str] = ()) -> Plan:
     """What a sample will see: the interpreter's prefixes, ``sys.path``, the system's programs and libraries,
     and ``extra``. Never ``/``, nothing that holds the scratch folder; a ``sys.path`` entry that holds evalkit's
     own source checkout or the harness's working directory (``PYTHONPATH=.``: runs are written there) neither."""
     scratch = os.path.normpath(scratch)
     own = _evalkit_root()
+    hidden = set(hidden_digests)
     wanted: list[tuple[str, str]] = [(p, "prefix") for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
                                                               sys.base_exec_prefix)]
     wanted.append((os.path.dirname(os.path.realpath(sys.executable)), "prefix"))
@@ -119,7 +135,7 @@ def plan(scratch: str, extra: Iterable[str] = (), harness_cwd: str | None = None
                 why = "the host's devices and processes stay hidden"
             elif kind == "sys.path" and p == own and os.path.basename(p) not in ("site-packages", "dist-packages"):
                 why = "evalkit's own source checkout; samples do not need it"
-            elif kind == "sys.path" and harness_cwd and _under(os.path.normpath(harness_cwd), p):
+            elif kind == "sys.path" and path_digest(p) in hidden:
                 why = "it holds the harness's working directory"
             if why:
                 out.left_out.append(f"{path} ({why})")
@@ -246,7 +262,7 @@ class ViewError(RuntimeError):
 def build(cfg: dict, layers: dict, owner: str, uid: int, gid: int) -> None:
     """Build the view at the scratch folder and pivot_root into it. An ``OSError`` means nothing changed (the
     caller may go on with the host's file system); after the pivot there is no way back."""
-    p = plan(cfg["scratch"], cfg.get("extra_paths") or (), cfg.get("harness_cwd"))
+    p = plan(cfg["scratch"], cfg.get("extra_paths") or (), cfg.get("hidden_digests") or ())
     base = os.path.normpath(cfg["scratch"])
     old_umask = os.umask(0o022)
     try:

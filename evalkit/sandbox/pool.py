@@ -53,6 +53,15 @@ def _remove_stale_scratch() -> None:
             shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
 
 
+def _cwd_digests() -> list[str]:
+    from evalkit.sandbox.fsview import cwd_digests
+
+    try:
+        return cwd_digests(os.getcwd())
+    except OSError:  # the working directory was deleted
+        return []
+
+
 class SandboxError(RuntimeError):
     pass
 
@@ -69,7 +78,7 @@ class _Worker:
         self.scratch = tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-")
         os.chmod(self.scratch, 0o755)
         wcfg = cfg.to_dict() | {"scratch": self.scratch, "sample_uid": 1_000_000 + secrets.randbelow(1 << 30),
-                                "harness_cwd": os.getcwd()}
+                                "hidden_digests": _cwd_digests()}
         self.secrets = secrets_of(os.environ, _PASS_ENV)  # what the sample's environment lost; kept out of details
         env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ} | _THREAD_ENV | {
             "EVALKIT_SANDBOX_CONFIG": json.dumps(wcfg),

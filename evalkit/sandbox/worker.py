@@ -469,7 +469,7 @@ def _init_main(cfg: dict, layers: dict) -> None:
 
 
 def main() -> None:
-    cfg = json.loads(os.environ["EVALKIT_SANDBOX_CONFIG"])
+    cfg = json.loads(os.environ.pop("EVALKIT_SANDBOX_CONFIG"))
     for name in WARM_MODULES:
         importlib.import_module(name)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
