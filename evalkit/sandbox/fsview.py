@@ -24,6 +24,7 @@ This module imports only the standard library (the worker must stay light).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 import sys
@@ -291,3 +292,37 @@ def build(cfg: dict, layers: dict, owner: str, uid: int, gid: int) -> None:
     if b.not_readonly:
         layers["readonly_root"] = False
         layers["notes"].append(f"could not make read-only: {', '.join(b.not_readonly[:5])}")
+
+
+def build_in_child(cfg: dict, layers: dict, owner: str, uid: int, gid: int) -> None:
+    """``build`` in a short-lived child of init. It shares init's mount and pid namespaces, so its pivot_root
+    moves init too, while its garbage never lands in the heap that every sample's fork copies (built in init,
+    samples took ~4% more page faults and CPU than before the view). Raises like ``build``."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            build(cfg, layers, owner, uid, gid)
+            msg: dict = {"layers": layers}
+        except OSError as e:
+            msg = {"layers": layers, "error": str(e)}
+        except BaseException as e:
+            msg = {"fatal": f"{type(e).__name__}: {e}"}
+        data = json.dumps(msg).encode()
+        while data:
+            data = data[os.write(wfd, data):]
+        os._exit(0)
+    os.close(wfd)
+    chunks = []
+    while chunk := os.read(rfd, 1 << 16):
+        chunks.append(chunk)
+    os.close(rfd)
+    os.waitpid(pid, 0)
+    msg = json.loads(b"".join(chunks) or b'{"fatal": "the file-system builder died"}')
+    if "fatal" in msg:
+        raise ViewError(msg["fatal"])
+    layers.clear()
+    layers.update(msg["layers"])
+    if "error" in msg:
+        raise OSError(msg["error"])

@@ -116,7 +116,7 @@ def _setup_files(cfg: dict, layers: dict) -> None:
 
         uid, gid = (cfg["sample_uid"], cfg["sample_uid"]) if layers["mode"] == "root" else (os.getuid(), os.getgid())
         try:
-            fsview.build(cfg, layers, _scratch_owner(cfg, layers), uid, gid)
+            fsview.build_in_child(cfg, layers, _scratch_owner(cfg, layers), uid, gid)
             return
         except OSError as e:
             layers["notes"].append(f"no minimal file-system view ({e}); samples see the host's, read-only")
