@@ -9,6 +9,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -264,3 +265,37 @@ def test_hostile_reads_as_an_ordinary_user(planted):
     wrong = {n: d for n, d in out["got"].items() if not d.startswith("RuntimeError: blocked")}
     assert not wrong, wrong
     assert planted["file_secret"] not in r.stdout and planted["env_secret"] not in r.stdout
+
+
+VENV_CHECK = r'''
+import json, sys
+from evalkit.sandbox import SandboxConfig
+from evalkit.sandbox.pool import Job, SandboxPool
+prog = "import sys, numpy, probe_mod\nassert probe_mod.VALUE == 7 and sys.prefix == %r\n" % sys.prefix
+got = []
+with SandboxPool(SandboxConfig(timeout=10), workers=1) as pool:
+    pool.run([Job(0, prog)], lambda j, r: got.append((r.outcome, r.detail)))
+    layers = pool.layers
+print(json.dumps({"got": got, "layers": layers}))
+'''
+
+
+def test_a_venv_under_a_0700_home_still_works(tmp_path):
+    """Samples keep no capability: the venv imports because it is bound into their view, not because they may
+    bypass the home's permissions."""
+    if os.geteuid() != 0:
+        pytest.skip("as an ordinary user, samples have the same uid as the harness: nothing to show")
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    venv = home / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+    site = next(venv.glob("lib/python3*/site-packages"))
+    (site / "probe_mod.py").write_text("VALUE = 7\n")
+    (home / "secret.txt").write_text("not for samples")
+    r = subprocess.run([str(venv / "bin" / "python"), "-c", VENV_CHECK], capture_output=True, text=True, cwd="/",
+                       env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["got"] == [["passed", ""]], out
+    assert out["layers"]["fs_view"] == "minimal" and str(venv) in out["layers"]["fs_paths"]
+    assert str(home) not in out["layers"]["fs_paths"]

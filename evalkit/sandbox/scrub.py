@@ -22,7 +22,7 @@ def _token_shaped(name: str, value: str) -> bool:
     if not _TOKEN_CHARS.fullmatch(value):  # no spaces, no shell or list syntax
         return False
     if _SECRET_NAME.search(name):
-        return len(value) >= 6
+        return len(value) >= 8
     # unnamed: long, mixed letters and digits, and not a path or a list of paths
     return (len(value) >= 16 and not value.startswith(("/", "~", ".")) and ":/" not in value
             and any(c.isdigit() for c in value) and any(c.isalpha() for c in value))
