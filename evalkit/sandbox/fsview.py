@@ -123,7 +123,8 @@ def plan(scratch: str, extra: Iterable[str] = (), hidden_digests: Iterable[str] 
     reals: list[str] = []
     for path, kind in wanted:
         path = os.path.normpath(path)
-        real = _resolve(path, out.links)
+        links: dict[str, str] = {}
+        real = _resolve(path, links)
         if real is None:
             if kind == "extra":
                 out.left_out.append(f"{path} (does not exist)")
@@ -134,7 +135,8 @@ def plan(scratch: str, extra: Iterable[str] = (), hidden_digests: Iterable[str] 
                 why = "it holds the whole system or the sandbox's scratch"
             elif p == "/dev" or _under(p, "/proc"):
                 why = "the host's devices and processes stay hidden"
-            elif kind == "sys.path" and p == own and os.path.basename(p) not in ("site-packages", "dist-packages"):
+            elif kind == "sys.path" and _under(own, p) and os.path.basename(p) not in ("site-packages",
+                                                                                       "dist-packages"):
                 why = "evalkit's own source checkout; samples do not need it"
             elif kind == "sys.path" and path_digest(p) in hidden:
                 why = "it holds the harness's working directory"
@@ -143,6 +145,7 @@ def plan(scratch: str, extra: Iterable[str] = (), hidden_digests: Iterable[str] 
                 break
         else:
             reals.append(real)
+            out.links.update(links)
     for real in sorted(set(reals)):
         if not any(_under(real, b) for b in out.binds):
             out.binds.append(real)
