@@ -268,6 +268,7 @@ def build(cfg: dict, layers: dict, owner: str, uid: int, gid: int) -> None:
     caller may go on with the host's file system); after the pivot there is no way back."""
     p = plan(cfg["scratch"], cfg.get("extra_paths") or (), cfg.get("hidden_digests") or ())
     base = os.path.normpath(cfg["scratch"])
+    notes = list(layers["notes"])
     old_umask = os.umask(0o022)
     try:
         L.mount("tmpfs", base, "tmpfs", L.MS_NOSUID | L.MS_NODEV, _ROOT_TMPFS)
@@ -282,6 +283,7 @@ def build(cfg: dict, layers: dict, owner: str, uid: int, gid: int) -> None:
             for key in ("fs_paths", "fs_etc", "fs_dev", "fs_left_out"):
                 layers.pop(key, None)
             layers["private_tmp"] = layers["private_proc"] = False
+            layers["notes"] = notes
             raise
         try:
             L.umount2(".", L.MNT_DETACH)

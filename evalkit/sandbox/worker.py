@@ -111,17 +111,16 @@ def _scratch_owner(cfg: dict, layers: dict) -> str:
 def _setup_files(cfg: dict, layers: dict) -> None:
     """In init (pid 1 of the new pid namespace, so /proc shows it): the minimal view when the machine allows
     it (see fsview.py), else the host's read-only file system with a private scratch tmpfs, /dev/shm, /proc."""
-    if layers["mount_namespace"]:
-        from evalkit.sandbox import fsview
-
-        uid, gid = (cfg["sample_uid"], cfg["sample_uid"]) if layers["mode"] == "root" else (os.getuid(), os.getgid())
-        try:
-            fsview.build_in_child(cfg, layers, _scratch_owner(cfg, layers), uid, gid)
-            return
-        except OSError as e:
-            layers["notes"].append(f"no minimal file-system view ({e}); samples see the host's, read-only")
     if not layers["mount_namespace"]:
         return
+    from evalkit.sandbox import fsview
+
+    uid, gid = (cfg["sample_uid"], cfg["sample_uid"]) if layers["mode"] == "root" else (os.getuid(), os.getgid())
+    try:
+        fsview.build_in_child(cfg, layers, _scratch_owner(cfg, layers), uid, gid)
+        return
+    except OSError as e:
+        layers["notes"].append(f"no minimal file-system view ({e}); samples see the host's, read-only")
     try:
         L.mount("tmpfs", cfg["scratch"], "tmpfs", L.MS_NOSUID | L.MS_NODEV,
                 f"size={cfg['scratch_mb']}m,mode=0700{_scratch_owner(cfg, layers)}")
