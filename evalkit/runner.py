@@ -195,6 +195,9 @@ def execute(tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> dict:
             if not (layers.get("network_namespace") and layers.get("readonly_root")):
                 warn("the sandbox runs without its namespaces (" + "; ".join(layers.get("notes") or ["unknown"])
                      + "): model code can reach the network and write files; see results.json 'sandbox'")
+            elif layers.get("fs_view") != "minimal":
+                warn("samples see the host's file system, read-only (" + "; ".join(layers.get("notes") or ["unknown"])
+                     + "): model code can read what this user can read; see results.json 'sandbox'")
             bar = progress(total=len(jobs), desc="execute", unit="sample")
 
             def on_result(job: Job, res: ExecResult) -> None:

@@ -127,8 +127,9 @@ def hostile_programs(sentinel, port) -> dict[str, tuple[str, set[str]]]:
 
 
 @pytest.fixture(scope="module")
-def pool():
-    with SandboxPool(SandboxConfig(timeout=1, memory_mb=1024), workers=2) as p:
+def pool(sentinel):
+    # the sentinel is shown to samples (read-only, --sandbox-path): the writes below must fail on it, not miss it
+    with SandboxPool(SandboxConfig(timeout=1, memory_mb=1024, extra_paths=(str(sentinel),)), workers=2) as p:
         yield p
 
 
@@ -196,11 +197,13 @@ def test_numpy_imports_under_the_memory_limit():
 
 def test_isolation_layers_are_reported(pool):
     layers = pool.info()["layers"]
-    for key in ("mode", "pid_namespace", "network_namespace", "readonly_root", "fork_limit", "reliability_guard"):
+    for key in ("mode", "pid_namespace", "network_namespace", "readonly_root", "fork_limit", "reliability_guard",
+                "fs_view"):
         assert key in layers
     if os.geteuid() == 0:  # this machine and CI: every layer is on
         assert layers["mode"] == "root" and layers["network_namespace"] and layers["readonly_root"]
         assert layers["fork_limit"] and layers["unprivileged_uid"] and not layers["reliability_guard"]
+        assert layers["fs_view"] == "minimal" and layers["fs_paths"]
 
 
 def test_timeouts_are_rerun_alone_and_final_once():
@@ -231,5 +234,6 @@ def test_fallback_without_namespaces_still_limits_and_guards():
     got = {}
     with SandboxPool(SandboxConfig(timeout=1, isolation="none"), workers=1) as p:
         assert p.layers["mode"] == "none" and p.layers["reliability_guard"] and not p.layers["network_namespace"]
+        assert p.layers["fs_view"] == "host"  # nothing can be hidden without a mount namespace
         p.run([Job(k, v[0]) for k, v in progs.items()], lambda j, r: got.__setitem__(j.key, r.outcome))
     assert got == {k: v[1] for k, v in progs.items()}

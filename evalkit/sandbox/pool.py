@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.sandbox import ExecResult, SandboxConfig
+from evalkit.sandbox.scrub import scrub, secrets_of
 
 _WORKER_CMD = "from evalkit.sandbox.worker import main; main()"
 _THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -52,6 +53,15 @@ def _remove_stale_scratch() -> None:
             shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
 
 
+def _cwd_digests() -> list[str]:
+    from evalkit.sandbox.fsview import cwd_digests
+
+    try:
+        return cwd_digests(os.getcwd())
+    except OSError:  # the working directory was deleted
+        return []
+
+
 class SandboxError(RuntimeError):
     pass
 
@@ -67,7 +77,9 @@ class _Worker:
     def __init__(self, cfg: SandboxConfig) -> None:
         self.scratch = tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-")
         os.chmod(self.scratch, 0o755)
-        wcfg = cfg.to_dict() | {"scratch": self.scratch, "sample_uid": 1_000_000 + secrets.randbelow(1 << 30)}
+        wcfg = cfg.to_dict() | {"scratch": self.scratch, "sample_uid": 1_000_000 + secrets.randbelow(1 << 30),
+                                "hidden_digests": _cwd_digests()}
+        self.secrets = secrets_of(os.environ, _PASS_ENV)  # what the sample's environment lost; kept out of details
         env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ} | _THREAD_ENV | {
             "EVALKIT_SANDBOX_CONFIG": json.dumps(wcfg),
             "PYTHONHASHSEED": "0",
@@ -118,7 +130,7 @@ class _Worker:
             res = None
         if res is None:
             raise SandboxError(f"sandbox worker stopped answering ({self._stderr_tail()})")
-        return ExecResult(res["outcome"], res["detail"], res["duration_s"], res.get("cpu_s", 0.0))
+        return ExecResult(res["outcome"], scrub(res["detail"], self.secrets), res["duration_s"], res.get("cpu_s", 0.0))
 
     def close(self) -> None:
         try:

@@ -8,13 +8,15 @@ every other process in its pid namespace and wipes the scratch file system, so n
 
 Layers, each on where the machine allows it (the ``ready`` line reports which):
   * root:    new mount/net/pid/ipc/uts namespaces; samples run as an unprivileged uid that no other
-             process uses (so RLIMIT_NPROC holds) with only CAP_DAC_READ_SEARCH (the interpreter may live
-             under a 0700 home);
+             process uses (so RLIMIT_NPROC holds) with no capability at all;
   * userns:  an unprivileged user namespace with the same namespaces, all capabilities dropped;
   * none:    rlimits and process groups only, plus the reliability guard.
-In both namespace modes every mount is read-only except a private size-limited tmpfs (the sample's
-working directory, TMPDIR and HOME) and a private /dev/shm; there is no network (a new namespace with
-no interface up). This module imports only the standard library.
+In both namespace modes init builds, once, the minimal file-system view of ``fsview.py`` and pivots into it:
+samples see only the interpreter, its site-packages, the system's programs and libraries, a stub /etc, a few
+devices, their own /proc and a private size-limited tmpfs (their working directory, TMPDIR and HOME), all
+read-only but the tmpfs and /dev/shm. Where the view cannot be built, every host mount is read-only instead
+and samples keep CAP_DAC_READ_SEARCH (``fs_view: "host"``). There is no network (a new namespace with no
+interface up). This module imports only the standard library.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def _write_file(path: str, text: str) -> None:
 def _enter_namespaces(cfg: dict) -> dict:
     layers: dict = {"mode": "none", "pid_namespace": False, "network_namespace": False,
                     "mount_namespace": False, "readonly_root": False, "user_namespace": False,
-                    "unprivileged_uid": False, "private_tmp": False, "notes": []}
+                    "unprivileged_uid": False, "private_tmp": False, "fs_view": "host", "notes": []}
     if cfg.get("isolation") == "none":
         layers["notes"].append("namespaces disabled by configuration")
         return layers
@@ -99,11 +101,29 @@ def _enter_namespaces(cfg: dict) -> dict:
     layers["readonly_root"] = not real_failures
     if real_failures:
         layers["notes"].append(f"could not make read-only: {', '.join(real_failures[:5])}")
-    scratch = cfg["scratch"]
-    owner = f",uid={cfg['sample_uid']},gid={cfg['sample_uid']}" if layers["mode"] == "root" else ""
+    return layers
+
+
+def _scratch_owner(cfg: dict, layers: dict) -> str:
+    return f",uid={cfg['sample_uid']},gid={cfg['sample_uid']}" if layers["mode"] == "root" else ""
+
+
+def _setup_files(cfg: dict, layers: dict) -> None:
+    """In init (pid 1 of the new pid namespace, so /proc shows it): the minimal view when the machine allows
+    it (see fsview.py), else the host's read-only file system with a private scratch tmpfs, /dev/shm, /proc."""
+    if not layers["mount_namespace"]:
+        return
+    from evalkit.sandbox import fsview
+
+    uid, gid = (cfg["sample_uid"], cfg["sample_uid"]) if layers["mode"] == "root" else (os.getuid(), os.getgid())
     try:
-        L.mount("tmpfs", scratch, "tmpfs", L.MS_NOSUID | L.MS_NODEV,
-                f"size={cfg['scratch_mb']}m,mode=0700{owner}")
+        fsview.build_in_child(cfg, layers, _scratch_owner(cfg, layers), uid, gid)
+        return
+    except OSError as e:
+        layers["notes"].append(f"no minimal file-system view ({e}); samples see the host's, read-only")
+    try:
+        L.mount("tmpfs", cfg["scratch"], "tmpfs", L.MS_NOSUID | L.MS_NODEV,
+                f"size={cfg['scratch_mb']}m,mode=0700{_scratch_owner(cfg, layers)}")
         layers["private_tmp"] = True
     except OSError as e:
         layers["notes"].append(f"no private tmpfs ({e})")
@@ -112,22 +132,31 @@ def _enter_namespaces(cfg: dict) -> dict:
                 f"size={cfg['scratch_mb']}m,mode=1777")
     except OSError:
         pass
-    return layers
+    if layers["pid_namespace"]:
+        try:
+            L.mount("proc", "/proc", "proc", L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC)
+            layers["private_proc"] = True
+        except OSError:
+            layers["private_proc"] = False
 
 
 def _drop_privileges(cfg: dict, layers: dict) -> None:
     if layers["mode"] == "root":
         uid = cfg["sample_uid"]
-        L.drop_bounding_set({L.CAP_DAC_READ_SEARCH})
+        # With the minimal view, samples keep no capability at all; on the host's file system they keep
+        # CAP_DAC_READ_SEARCH, so an interpreter under a 0700 home still imports.
+        keep = set() if layers["fs_view"] == "minimal" else {L.CAP_DAC_READ_SEARCH}
+        L.drop_bounding_set(keep)
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         L.prctl(L.PR_SET_KEEPCAPS, 1)
         os.setresuid(uid, uid, uid)
-        L.set_caps({L.CAP_DAC_READ_SEARCH})
-        try:
-            L.raise_ambient(L.CAP_DAC_READ_SEARCH)
-        except OSError:
-            pass
+        L.set_caps(keep)
+        if keep:
+            try:
+                L.raise_ambient(L.CAP_DAC_READ_SEARCH)
+            except OSError:
+                pass
         layers["unprivileged_uid"] = True
     elif layers["mode"] == "userns":
         L.drop_bounding_set(set())
@@ -414,12 +443,7 @@ class Init:
 
 
 def _init_main(cfg: dict, layers: dict) -> None:
-    if layers["pid_namespace"] and layers["mount_namespace"]:
-        try:
-            L.mount("proc", "/proc", "proc", L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC)
-            layers["private_proc"] = True
-        except OSError:
-            layers["private_proc"] = False
+    _setup_files(cfg, layers)
     if not layers["pid_namespace"]:
         try:
             L.prctl(L.PR_SET_CHILD_SUBREAPER, 1)
@@ -444,7 +468,7 @@ def _init_main(cfg: dict, layers: dict) -> None:
 
 
 def main() -> None:
-    cfg = json.loads(os.environ["EVALKIT_SANDBOX_CONFIG"])
+    cfg = json.loads(os.environ.pop("EVALKIT_SANDBOX_CONFIG"))
     for name in WARM_MODULES:
         importlib.import_module(name)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
