@@ -156,12 +156,19 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     # Listing never downloads: counts come from local files or the datasets cache, else "hub".
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    from evalkit.task import data_dir
+
+    local = data_dir(args.data_dir) is not None  # a data dir that does not exist or is empty: exit 2 here
     rows = []
     for name, cls in sorted(task_classes(args.tasks_dir).items()):
         try:
             count: Any = len(cls(data_dir=args.data_dir).problems())
-        except UserError:
-            count = "hub"  # not here: fetched from the hub by `run`
+        except UserError as e:
+            if not local or "cannot load" in str(e):
+                count = "hub"  # not here: fetched from the hub by `run`
+            else:  # the data dir lacks the task's file, or the file is corrupt: say so, list the rest
+                count = "-"
+                print(f"evalkit: warning: {e}", file=sys.stderr)
         rows.append((name, str(count), cls.description))
     w = max(len(r[0]) for r in rows)
     print(f"{'task':<{w}}  problems  description")
@@ -208,15 +215,21 @@ def _run_config(args: argparse.Namespace, tasks: list):  # noqa: ANN202
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from evalkit import runner
+    from evalkit import resume, runner
     from evalkit.backends import load_backend
     from evalkit.store import RunStore
 
+    if args.resume and not args.output_dir:
+        raise UserError("--resume needs --output-dir (the run to continue)")
+    out_dir = Path(args.output_dir) if args.output_dir else _default_output_dir(args.model)
+    if args.resume and (old := resume.read_manifest(out_dir)) is not None:  # the run's own settings
+        resume.apply_manifest(args, resume.given_options(_parser(), "run", getattr(args, "argv", None) or []), old)
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
     stop = [_unescape(s) for s in args.stop] if args.stop else None
     tasks = _load_tasks([t.strip() for t in args.tasks.split(",") if t.strip()], args, stop)
     cfg = _run_config(args, tasks)
+    resume.precheck(out_dir, args.resume, runner.manifest_for({"id": resume.model_id(args.model)}, tasks, cfg))
     backend = load_backend(
         args.model, revision=args.revision, dtype=args.dtype, device=args.device, device_map=args.device_map,
         batch_size=args.batch_size, trust_remote_code=args.trust_remote_code, fim=args.fim,
@@ -225,8 +238,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for t in tasks:
         if t.infilling and hasattr(backend, "check_fim"):
             backend.check_fim()
-    out_dir = Path(args.output_dir) if args.output_dir else _default_output_dir(args.model)
-    store = RunStore(out_dir, runner.manifest_for(backend.info(), tasks, cfg), resume=args.resume)
+    manifest = runner.manifest_for(backend.info(), tasks, cfg)
+    manifest |= resume.command_record(args)  # data folder and overrides: what `evaluate` and --resume reuse
+    store = RunStore(out_dir, manifest, resume=args.resume)
     try:
         runner.generate(backend, tasks, cfg, store)
         if args.generate_only:
@@ -253,7 +267,6 @@ def _score(tasks: list, cfg: Any, store: Any) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import json
 
     from evalkit import runner
     from evalkit.inputs import read_samples
@@ -261,9 +274,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from evalkit.task import sha256_file
 
     src = Path(args.file)
+    if not src.exists():
+        raise UserError(f"{src}: no such file or directory")
     if src.is_dir() and (src / "manifest.json").exists():  # a run made with --generate-only
-        manifest = json.loads((src / "manifest.json").read_text(encoding="utf-8"))
+        from evalkit.resume import read_manifest, same_data
+
+        manifest = read_manifest(src) or {}
+        if args.data_dir is None and manifest.get("data_dir") and Path(manifest["data_dir"]).exists():
+            args.data_dir = manifest["data_dir"]  # the data the run was generated with
         tasks = _load_tasks(list(manifest["tasks"]), args)
+        same_data(tasks, manifest)
         gen = manifest["config"]["generation"]
         cfg = runner.RunConfig(limit=manifest["config"].get("limit"), n_samples=gen["n_samples"],
                                sandbox=_sandbox_config(args), timeout=args.timeout, workers=args.workers)
@@ -348,6 +368,7 @@ COMMANDS = {"tasks": cmd_tasks, "run": cmd_run, "evaluate": cmd_evaluate, "promp
 def main(argv: list[str] | None = None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # which options were typed (run --resume)
     if not args.verb:
         ap.print_help()
         return 2

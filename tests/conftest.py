@@ -78,3 +78,18 @@ def kill_when(args: list[str], journal: Path, lines: int, timeout: float = 120) 
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     return journal.read_text().count("\n") if journal.exists() else 0
+
+
+def assert_one_line_error(r: subprocess.CompletedProcess, expect: str) -> str:
+    """The CLI failed on bad input as it should: exit 2, one line on stderr holding `expect`, no traceback."""
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert expect in lines[0], lines[0]
+    return lines[0]
+
+
+# no data folder, no hub: a closed local port stands for an unreachable hub, and an empty cache
+OFFLINE = {"EVALKIT_DATA_DIR": "", "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "",
+           "HF_DATASETS_OFFLINE": "", "TRANSFORMERS_OFFLINE": "", "HTTPS_PROXY": "", "https_proxy": "",
+           "ALL_PROXY": "", "all_proxy": ""}
