@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def command_record(args: argparse.Namespace) -> dict:
     from evalkit.task import data_dir
 
     d = data_dir(args.data_dir)
-    return {"data_dir": str(d.resolve()) if d is not None else None,
+    return {"data_dir": os.path.abspath(d) if d is not None else None,
             "overrides": {"stop": args.stop, "max_new_tokens": args.max_new_tokens}}
 
 
