@@ -133,6 +133,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--format", choices=["table", "md"], default="table", help="table (default) or md (Markdown)")
 
+    p = sub.add_parser("metric-path", help="print the path of evalkit's Hugging Face `evaluate` metric "
+                       "(evaluate.load(PATH): code_eval's interface, scored in evalkit's sandbox, offline)",
+                       **_doc("metric-path"))
+
     p = sub.add_parser("report", help="a static HTML report: comparison table, pass@k curves, heat map",
                        **_doc("report"))
     p.add_argument("runs", nargs="+", help="run dirs, results.json files, or paper:<name> references (listed below)")
@@ -397,8 +401,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_metric_path(args: argparse.Namespace) -> int:
+    from evalkit.hf_metric import PATH
+
+    print(PATH)
+    return 0
+
+
 COMMANDS = {"tasks": cmd_tasks, "run": cmd_run, "evaluate": cmd_evaluate, "prompt": cmd_prompt,
-            "compare": cmd_compare, "check": cmd_check, "report": cmd_report}
+            "compare": cmd_compare, "check": cmd_check, "report": cmd_report, "metric-path": cmd_metric_path}
 
 
 def main(argv: list[str] | None = None) -> int:

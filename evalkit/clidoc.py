@@ -45,6 +45,14 @@ examples:
 
 exit codes: 0 no task dropped by more than --max-drop with significance at --alpha; 1 at least one did;
 2 bad input (a missing run, tasks or problems that do not match).""",
+    "metric-path": """\
+examples:
+  evalkit metric-path                                   # the file to give evaluate.load()
+  python -c "import evaluate, subprocess; m = evaluate.load(subprocess.check_output(['evalkit', 'metric-path'],
+    text=True).strip()); print(m.compute(predictions=[['def f(): return 1']], references=['assert f() == 1'], k=[1]))"
+
+evaluate.load(PATH).compute(predictions, references, k=[1, 10, 100], num_workers=None, timeout=3.0,
+memory_mb=4096) -> (pass_at_k, results), as the hub's code_eval, with every program in evalkit's sandbox.""",
     "report": """\
 examples:
   evalkit report runs/a runs/b -o report.html           # one self-contained HTML file
