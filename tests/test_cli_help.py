@@ -33,6 +33,13 @@ def test_every_option_of_every_verb_is_described_with_examples():
     assert "0: no limit" in verbs["run"].format_help() and "oracle" in verbs["run"].format_help()
 
 
+def test_version():
+    from evalkit import __version__
+
+    r = evalkit("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"evalkit {__version__}"
+
+
 def test_summary_says_1_sample_and_uneven_counts_plainly(tmp_path):
     r = evalkit("run", "--limit", "1", "--output-dir", str(tmp_path / "a"))
     assert r.returncode == 0 and "humaneval: 1 problem x 1 sample  pass@1" in r.stdout, r.stdout
