@@ -133,7 +133,7 @@ def test_hub_layout_loads_through_datasets_without_network(tmp_path, monkeypatch
     first = json.loads((out / "samples.jsonl").read_text().splitlines()[0])
     assert first["prompt"] == GOLDEN_11
     # with no local data and no network: one clear line, exit 2
-    r = evalkit("run", "--tasks", "mbpp", "--data-dir", str(tmp_path / "empty"), env=env)
+    r = evalkit("run", "--tasks", "mbpp", env=env | {"EVALKIT_DATA_DIR": ""})
     assert r.returncode == 2 and "cannot load MBPP" in r.stderr and "Traceback" not in r.stderr
 
 
