@@ -28,15 +28,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", help="local benchmark files (default: $EVALKIT_DATA_DIR, else the hub)")
-    p.add_argument("--tasks-dir", help="extra task modules (default: $EVALKIT_TASKS_DIR)")
+    p.add_argument("--data-dir", help="folder of local benchmark files: mbpp/mbpp.jsonl, mbpp/sanitized-mbpp.json, "
+                   "humaneval-infilling/HumanEval-*.jsonl.gz (default: $EVALKIT_DATA_DIR, else the hub)")
+    p.add_argument("--tasks-dir", help="folder of extra task modules, each with a TASKS list "
+                   "(default: $EVALKIT_TASKS_DIR)")
 
 
 def _add_sandbox(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("sandbox")
     g.add_argument("--workers", type=int, help="parallel sandbox workers (default: all cores)")
     g.add_argument("--timeout", type=float, help="CPU seconds per sample (default: the task's own, 3 s for HumanEval)")
-    g.add_argument("--memory-mb", type=int, default=4096, help="address-space limit per sample (default 4096)")
+    g.add_argument("--memory-mb", type=int, default=4096,
+                   help="address-space limit per sample in MiB (default 4096; 0: no limit)")
     g.add_argument("--isolation", choices=["auto", "none"], default="auto",
                    help="auto: every layer the machine allows (default); none: rlimits and process groups only")
     g.add_argument("--sandbox-path", action="append", metavar="DIR",
@@ -67,29 +70,41 @@ def _serve_options(args: argparse.Namespace) -> dict[str, Any]:
             "api_key_env": args.api_key_env, "tokenizer": args.tokenizer, "chat": args.chat}
 
 
+def _doc(verb: str) -> dict[str, Any]:
+    """The examples epilog of a verb (and the paper: references for the verbs that take them)."""
+    from evalkit.clidoc import epilog
+
+    return {"epilog": epilog(verb), "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="evalkit", description="Evaluate code models on HumanEval, MBPP and "
                                  "HumanEval-infilling by running their code in a sandbox.")
     ap.add_argument("--version", action="version", version=f"evalkit {__version__}")
     sub = ap.add_subparsers(dest="verb", metavar="VERB")
 
-    p = sub.add_parser("tasks", help="list tasks with problem counts")
+    p = sub.add_parser("tasks", help="list tasks with problem counts", **_doc("tasks"))
     _add_common(p)
 
-    p = sub.add_parser("run", help="generate completions with a model and score them")
-    p.add_argument("--model", default="reference", help="hub id, local checkpoint dir, or 'reference' (the oracle)")
+    p = sub.add_parser("run", help="generate completions with a model and score them", **_doc("run"))
+    p.add_argument("--model", default="reference",
+                   help="hub id, local checkpoint dir, or 'reference' (default): the oracle that answers each "
+                   "problem's own solution (pass@1 = 1.0), a check of the data and the sandbox")
     p.add_argument("--tasks", default="humaneval", help="comma-separated task names (default: humaneval)")
     p.add_argument("--limit", type=int, help="only the first N problems of each task")
     p.add_argument("--output-dir", help="run directory (default: a new folder under results/runs/)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --output-dir")
+    p.add_argument("--resume", action="store_true", help="continue the run in --output-dir; alone (no other "
+                   "flags) with the run's own settings from its manifest.json")
     p.add_argument("--generate-only", action="store_true", help="stop after generation; score later with 'evaluate'")
     g = p.add_argument_group("generation")
-    g.add_argument("--preset", choices=sorted(PRESETS), help="paper protocol (Code Llama Table 2)")
+    g.add_argument("--preset", choices=sorted(PRESETS), help="paper protocol (Code Llama Table 2): paper-pass1 = "
+                   "greedy, 1 sample; paper-pass100 = 200 samples at T=0.8, top-p 0.95 (flags override it)")
     g.add_argument("--n-samples", type=int, help="samples per problem (default 1)")
     g.add_argument("--temperature", type=float, help="0 = greedy (default)")
     g.add_argument("--top-p", type=float, help="nucleus sampling (default 1.0)")
     g.add_argument("--max-new-tokens", type=int, help="default: the task's (512 for HumanEval)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="base seed; each sample's own seed derives from it and the "
+                   "task, problem and sample index, so completions do not depend on batch size (default 0)")
     g.add_argument("--stop", action="append", help="replace the task's stop sequences (repeatable; \\n escapes)")
     g.add_argument("--chat", action="store_true", help="apply the tokenizer's chat template (instruct models)")
     g.add_argument("--fim", choices=["psm", "spm"], help="infilling layout (default psm; infilling tasks only)")
@@ -99,7 +114,8 @@ def _parser() -> argparse.ArgumentParser:
                         "at the end-of-infill token (eot, Meta's reference code)")
     m = p.add_argument_group("model")
     m.add_argument("--revision", help="hub revision (branch, tag or commit)")
-    m.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
+    m.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto",
+                   help="weights' dtype (default auto: fp32 on CPU, the checkpoint's own dtype on GPU)")
     m.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     m.add_argument("--device-map", help="passed to from_pretrained (e.g. auto) for multi-GPU models")
     m.add_argument("--batch-size", default="auto", help="sequences per batch, or auto (default)")
@@ -110,44 +126,58 @@ def _parser() -> argparse.ArgumentParser:
     _add_sandbox(p)
     _add_common(p)
 
-    p = sub.add_parser("evaluate", help="score completions from a file, or a run made with --generate-only")
+    p = sub.add_parser("evaluate", help="score completions from a file, or a run made with --generate-only",
+                       **_doc("evaluate"))
     p.add_argument("file", help="JSONL (task_id + completion | solution), bigcode generations.json, or a run dir")
-    p.add_argument("--task", help="task the file answers (not needed for a run dir)")
+    p.add_argument("--task", help="task the file answers, e.g. humaneval or mbpp (not needed for a run dir)")
     p.add_argument("--output-dir", help="where results go (default: a new folder under results/runs/; the run dir)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted evaluation in --output-dir")
     _add_sandbox(p)
     _add_common(p)
 
-    p = sub.add_parser("prompt", help="print exactly what the model sees for one problem")
-    p.add_argument("--task", required=True)
-    p.add_argument("--model", default="reference")
-    p.add_argument("--task-id", help="default: the first problem")
-    p.add_argument("--chat", action="store_true")
+    p = sub.add_parser("prompt", help="print exactly what the model sees for one problem", **_doc("prompt"))
+    p.add_argument("--task", required=True, help="task name (see: evalkit tasks)")
+    p.add_argument("--model", default="reference", help="hub id or local checkpoint dir whose tokenizer lays the "
+                   "prompt out (default reference: the prompt text alone; no weights are loaded either way)")
+    p.add_argument("--task-id", help="problem to show, e.g. HumanEval/0 or 11 (default: the first problem)")
+    p.add_argument("--chat", action="store_true", help="apply the tokenizer's chat template, as run --chat does")
     p.add_argument("--ids", action="store_true", help="also print token ids with their pieces")
-    p.add_argument("--fim", choices=["psm", "spm"])
-    p.add_argument("--fim-tokens")
-    p.add_argument("--infill-stop", choices=["newline", "eot"])
-    p.add_argument("--revision")
-    p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--fim", choices=["psm", "spm"], help="infilling layout (default psm; infilling tasks only)")
+    p.add_argument("--fim-tokens", help="PREFIX,SUFFIX,MIDDLE[,END] tokens for a model evalkit does not know")
+    p.add_argument("--infill-stop", choices=["newline", "eot"],
+                   help="single-line infilling: stop at the first newline (default) or only at end-of-infill (eot)")
+    p.add_argument("--revision", help="hub revision (branch, tag or commit)")
+    p.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own tokenizer code")
     _add_common(p)
 
-    p = sub.add_parser("compare", help="compare runs (and paper tables) with confidence intervals and p-values")
-    p.add_argument("runs", nargs="+", help="run dirs, results.json files, or paper:<model> references")
-    p.add_argument("--format", choices=["table", "md", "csv", "json"], default="table")
+    p = sub.add_parser("compare", help="compare runs (and paper tables) with confidence intervals and p-values",
+                       **_doc("compare"))
+    p.add_argument("runs", nargs="+", help="run dirs, results.json files, or paper:<name> references (listed "
+                   "below); the first is the one the others are compared with")
+    p.add_argument("--format", choices=["table", "md", "csv", "json"], default="table",
+                   help="table (terminal, default), md (Markdown), csv, json")
     p.add_argument("--per-problem", action="store_true", help="list problems that flipped between the first two runs")
 
-    p = sub.add_parser("check", help="CI gate: exit 1 if a task dropped significantly against a baseline")
-    p.add_argument("run")
-    p.add_argument("--baseline", required=True)
+    p = sub.add_parser("check", help="CI gate: exit 1 if a task dropped significantly against a baseline",
+                       **_doc("check"))
+    p.add_argument("run", help="the run to judge: a run dir or results.json")
+    p.add_argument("--baseline", required=True, help="what it must not fall below: a run dir, results.json or "
+                   "paper:<name> (listed below)")
     p.add_argument("--max-drop", type=float, default=0.02, help="allowed drop in pass@1 (fraction, default 0.02)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    p.add_argument("--format", choices=["table", "md"], default="table")
+    p.add_argument("--format", choices=["table", "md"], default="table", help="table (default) or md (Markdown)")
     p.add_argument("--allow-mismatch", action="store_true",
                    help="gate even when the protocols or datasets differ (default: refuse, exit 2)")
 
-    p = sub.add_parser("report", help="a static HTML report: comparison table, pass@k curves, heat map")
-    p.add_argument("runs", nargs="+")
-    p.add_argument("-o", "--output", default="report.html")
+    p = sub.add_parser("metric-path", help="print the path of evalkit's Hugging Face `evaluate` metric "
+                       "(evaluate.load(PATH): code_eval's interface, scored in evalkit's sandbox, offline)",
+                       **_doc("metric-path"))
+
+    p = sub.add_parser("report", help="a static HTML report: comparison table, pass@k curves, heat map",
+                       **_doc("report"))
+    p.add_argument("runs", nargs="+", help="run dirs, results.json files, or paper:<name> references (listed below)")
+    p.add_argument("-o", "--output", default="report.html",
+                   help="the HTML file to write (default: report.html in the current directory)")
     return ap
 
 
@@ -195,12 +225,19 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     # Listing never downloads: counts come from local files or the datasets cache, else "hub".
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    from evalkit.task import data_dir
+
+    local = data_dir(args.data_dir) is not None  # a data dir that does not exist or is empty: exit 2 here
     rows = []
     for name, cls in sorted(task_classes(args.tasks_dir).items()):
         try:
             count: Any = len(cls(data_dir=args.data_dir).problems())
-        except UserError:
-            count = "hub"  # not here: fetched from the hub by `run`
+        except UserError as e:
+            if not local or "cannot load" in str(e):
+                count = "hub"  # not here: fetched from the hub by `run`
+            else:  # the data dir lacks the task's file, or the file is corrupt: say so, list the rest
+                count = "-"
+                print(f"evalkit: warning: {e}", file=sys.stderr)
         rows.append((name, str(count), cls.description))
     w = max(len(r[0]) for r in rows)
     print(f"{'task':<{w}}  problems  description")
@@ -209,14 +246,25 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _samples(n: Any) -> str:
+    """Samples per problem: a number, or {"min", "max"} when problems have uneven counts."""
+    if isinstance(n, dict):
+        return f"{n.get('min')}-{n.get('max')} samples (uneven)"
+    return _plural(n, "sample")
+
+
 def _print_summary(results: dict, out_dir: Path) -> None:
     for name, t in results["tasks"].items():
         parts = []
         for key in sorted((k for k in t if re.fullmatch(r"pass@\d+", k)), key=lambda k: int(k[5:])):
             lo, hi = t[f"{key}_ci"]
             parts.append(f"{key} {t[key]:.4f} [{lo:.3f}, {hi:.3f}]")
-        n = t["n_samples_per_problem"]
-        print(f"{name}: {t['n_problems']} problems x {n} samples  " + "  ".join(parts))
+        print(f"{name}: {_plural(t['n_problems'], 'problem')} x {_samples(t['n_samples_per_problem'])}  "
+              + "  ".join(parts))
     print(f"results: {out_dir / 'results.json'}")
 
 
@@ -263,16 +311,22 @@ def _check_protocol(args: argparse.Namespace, tasks: list) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from evalkit import runner
+    from evalkit import resume, runner
     from evalkit.backends import load_backend
     from evalkit.store import RunStore
 
+    if args.resume and not args.output_dir:
+        raise UserError("--resume needs --output-dir (the run to continue)")
+    out_dir = Path(args.output_dir) if args.output_dir else _default_output_dir(args.model)
+    if args.resume and (old := resume.read_manifest(out_dir)) is not None:  # the run's own settings
+        resume.apply_manifest(args, resume.given_options(_parser(), "run", getattr(args, "argv", None) or []), old)
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
     stop = [_unescape(s) for s in args.stop] if args.stop else None
     tasks = _load_tasks([t.strip() for t in args.tasks.split(",") if t.strip()], args, stop)
     _check_protocol(args, tasks)
     cfg = _run_config(args, tasks)
+    resume.precheck(out_dir, args.resume, runner.manifest_for({"id": resume.model_id(args.model)}, tasks, cfg))
     backend = load_backend(
         args.model, revision=args.revision, dtype=args.dtype, device=args.device, device_map=args.device_map,
         batch_size=args.batch_size, trust_remote_code=args.trust_remote_code, fim=args.fim or "psm",
@@ -281,8 +335,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for t in tasks:
         if t.infilling and hasattr(backend, "check_fim"):
             backend.check_fim()
-    out_dir = Path(args.output_dir) if args.output_dir else _default_output_dir(args.model)
-    store = RunStore(out_dir, runner.manifest_for(backend.info(), tasks, cfg), resume=args.resume)
+    manifest = runner.manifest_for(backend.info(), tasks, cfg)
+    manifest |= resume.command_record(args)  # data folder and overrides: what `evaluate` and --resume reuse
+    store = RunStore(out_dir, manifest, resume=args.resume)
     try:
         if args.generate_only:
             runner.generate(backend, tasks, cfg, store)
@@ -314,7 +369,6 @@ def _score(tasks: list, cfg: Any, store: Any) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import json
 
     from evalkit import runner
     from evalkit.inputs import read_samples
@@ -322,9 +376,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from evalkit.task import sha256_file
 
     src = Path(args.file)
+    if not src.exists():
+        raise UserError(f"{src}: no such file or directory")
     if src.is_dir() and (src / "manifest.json").exists():  # a run made with --generate-only
-        manifest = json.loads((src / "manifest.json").read_text(encoding="utf-8"))
+        from evalkit.resume import read_manifest, same_data
+
+        manifest = read_manifest(src) or {}
+        if args.data_dir is None and manifest.get("data_dir") and Path(manifest["data_dir"]).exists():
+            args.data_dir = manifest["data_dir"]  # the data the run was generated with
         tasks = _load_tasks(list(manifest["tasks"]), args)
+        same_data(tasks, manifest)
         gen = manifest["config"]["generation"]
         cfg = runner.RunConfig(limit=manifest["config"].get("limit"), n_samples=gen["n_samples"],
                                sandbox=_sandbox_config(args), timeout=args.timeout, workers=args.workers)
@@ -403,13 +464,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_metric_path(args: argparse.Namespace) -> int:
+    from evalkit.hf_metric import PATH
+
+    print(PATH)
+    return 0
+
+
 COMMANDS = {"tasks": cmd_tasks, "run": cmd_run, "evaluate": cmd_evaluate, "prompt": cmd_prompt,
-            "compare": cmd_compare, "check": cmd_check, "report": cmd_report}
+            "compare": cmd_compare, "check": cmd_check, "report": cmd_report, "metric-path": cmd_metric_path}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # which options were typed (run --resume)
+    if not sys.stderr.isatty():  # no hub/transformers/datasets bars ("Loading weights") in logs and pipes
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if not args.verb:
         ap.print_help()
         return 2

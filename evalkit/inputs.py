@@ -82,8 +82,11 @@ def _bigcode(path: Path, text: str, task: Task) -> list[dict]:
         raise UserError(f"{path}: expected a list of lists of strings (bigcode generations.json)")
     if len(data) > len(problems):
         raise UserError(f"{path}: {len(data)} problems, but task {task.name} has {len(problems)}")
-    return [
+    out = [
         {"task": task.name, "task_id": problems[i].task_id, "sample_idx": j, "solution": s}
         for i, samples in enumerate(data)
         for j, s in enumerate(samples)
     ]
+    if not out:
+        raise UserError(f"{path}: no samples (an empty bigcode generations list)")
+    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from evalkit.errors import UserError
 from evalkit.metrics import pass_at_k
 from evalkit.results import RunResult, load_run
 
+NO_PLOTS = "plots need matplotlib, which is not installed (pip install 'evalkit[report]')"
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
@@ -41,17 +43,25 @@ def _png(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _curves(runs: list[RunResult], task: str) -> str | None:
+def _mean_pass_at_k(probs: dict[str, tuple[int, int]], k: int) -> float:
+    """Mean of the unbiased pass@k over problems, computed once per distinct (n, c) pair."""
+    pairs: dict[tuple[int, int], int] = {}
+    for nc in probs.values():
+        pairs[nc] = pairs.get(nc, 0) + 1
+    return sum(pass_at_k(n, c, k) * m for (n, c), m in pairs.items()) / len(probs)
+
+
+def _curves(runs: list[RunResult], task: str, problems: dict[str, dict[str, tuple[int, int]]]) -> str | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
     drawn = False
     for r in runs:
-        probs = r.problems(task)
+        probs = problems[r.name]
         if probs and min(n for n, _ in probs.values()) > 1:
             n_min = min(n for n, _ in probs.values())
             ks = sorted({int(k) for k in np.unique(np.geomspace(1, n_min, num=min(n_min, 30)).round())})
-            ys = [np.mean([pass_at_k(n, c, k) for n, c in probs.values()]) for k in ks]
+            ys = [_mean_pass_at_k(probs, k) for k in ks]
             ax.plot(ks, [100 * y for y in ys], marker=".", label=r.name)
             drawn = True
         else:
@@ -73,32 +83,48 @@ def _curves(runs: list[RunResult], task: str) -> str | None:
     return _png(fig)
 
 
-def _heatmap(runs: list[RunResult], task: str) -> str | None:
+def short_labels(ids: list[str]) -> list[str]:
+    """Problem ids without the part they all share: 'HumanEval/7' -> '7', 'MBPP/11' -> '11',
+    'MultiLineInfilling/HumanEval/0/L0_L3' -> '0/L0_L3' (unique, unlike the last component alone)."""
+    if len(ids) < 2:
+        return [i.split("/")[-1] for i in ids]
+    parts = [i.split("/") for i in ids]
+    common = 0
+    while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+        common += 1
+    return ["/".join(p[common:]) for p in parts]
+
+
+def _heatmap(runs: list[RunResult], task: str, problems: dict[str, dict[str, tuple[int, int]]]) -> str | None:
     import matplotlib.pyplot as plt
 
-    with_data = [r for r in runs if r.problems(task)]
+    with_data = [r for r in runs if problems[r.name]]
     if not with_data:
         return None
-    ids = sorted({t for r in with_data for t in r.problems(task)}, key=_natural)
+    ids = sorted({t for r in with_data for t in problems[r.name]}, key=_natural)
+    col = {tid: j for j, tid in enumerate(ids)}
     mat = np.full((len(with_data), len(ids)), np.nan)
     for i, r in enumerate(with_data):
-        for j, tid in enumerate(ids):
-            if tid in r.problems(task):
-                n, c = r.problems(task)[tid]
-                mat[i, j] = c / n
+        for tid, (n, c) in problems[r.name].items():
+            mat[i, col[tid]] = c / n
     fig, ax = plt.subplots(figsize=(min(14, 2 + 0.06 * len(ids)), 0.5 + 0.45 * len(with_data)))
     im = ax.imshow(mat, aspect="auto", cmap="RdYlGn", vmin=0, vmax=1, interpolation="nearest")
     ax.set_yticks(range(len(with_data)), [r.name for r in with_data], fontsize=8)
     step = max(1, len(ids) // 20)
-    ax.set_xticks(range(0, len(ids), step), [ids[j].split("/")[-1] for j in range(0, len(ids), step)], fontsize=7)
-    ax.set_xlabel("problem")
+    labels = short_labels(ids)
+    ax.set_xticks(range(0, len(ids), step), [labels[j] for j in range(0, len(ids), step)], fontsize=7,
+                  rotation=90 if any(len(x) > 4 for x in labels) else 0)
+    ax.set_xlabel("problem (task number, in order)")
     ax.set_title(f"{task}: per-problem pass rate")
     fig.colorbar(im, ax=ax, fraction=0.03)
     return _png(fig)
 
 
 def render_html(runs: list[RunResult]) -> str:
-    rows = build(runs)
+    # sections and rows only for tasks that some run has (a paper table alone lists every task of the paper)
+    measured = [r for r in runs if not r.reference] or runs
+    have = {t for r in measured for t in r.tasks}
+    rows = [row for row in build(runs) if row["task"] in have]
     head = "".join(f"<th>{html.escape(x)}</th>" for x in ["task", "metric"] + [r.name for r in runs])
     body = []
     for row in rows:
@@ -126,11 +152,12 @@ def render_html(runs: list[RunResult]) -> str:
 
         matplotlib.use("Agg")
     except ImportError:
-        parts.append("<p class='note'>Plots need matplotlib: pip install 'evalkit[report]'.</p>")
+        parts.append(f"<p class='note'>{NO_PLOTS}.</p>")
     else:
         tasks = list(dict.fromkeys(row["task"] for row in rows))
         for task in tasks:
-            imgs = [x for x in (_curves(runs, task), _heatmap(runs, task)) if x]
+            problems = {r.name: r.problems(task) for r in runs}
+            imgs = [x for x in (_curves(runs, task, problems), _heatmap(runs, task, problems)) if x]
             if imgs:
                 parts.append(f"<h2>{html.escape(task)}</h2>")
                 parts += [f"<img alt='{html.escape(task)}' src='{src}'>" for src in imgs]
@@ -141,6 +168,10 @@ def render_html(runs: list[RunResult]) -> str:
 def cmd_report(args: Any) -> int:
     runs = [load_run(s) for s in args.runs]
     out = Path(args.output)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print(f"evalkit: warning: {NO_PLOTS}; the report holds the table only", file=sys.stderr)
     try:
         out.write_text(render_html(runs), encoding="utf-8")
     except OSError as e:

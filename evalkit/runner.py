@@ -39,7 +39,18 @@ def progress(iterable=None, **kw: Any):  # noqa: ANN001
 
     kw.setdefault("dynamic_ncols", True)
     kw.setdefault("disable", None)  # off when stderr is not a terminal
+    if _terminal_columns() == 0:  # a terminal that reports no width (some CI consoles): a fixed width, not none
+        kw.update(dynamic_ncols=False, ncols=80)
     return tqdm(iterable, **kw)
+
+
+def _terminal_columns() -> int | None:
+    import os
+
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 @dataclass

@@ -6,6 +6,8 @@ A run directory holds:
   executions.jsonl     journal: one line per verdict, appended as samples finish
   samples.jsonl        final: one line per sample, sorted (task, problem order, sample_idx)
   results.json         final: per-task pass@k with confidence intervals and provenance
+  evalkit.lock         while a process uses the run: its pid (a second process refuses; a dead pid's lock is taken over)
+Every file is created with mode 0666 minus the umask (0644 with the usual umask 022).
 A line cut short by a kill is dropped (and trimmed off the file) when the journal is reopened.
 """
 
@@ -22,10 +24,18 @@ from typing import Any
 from evalkit.errors import UserError
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Replace ``path`` with ``text`` at once (fsynced); the file gets 0666 minus the umask, like the journals."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -67,7 +77,7 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str], sync_every_s: float = 0.2) -> None:
         self.path = Path(path)
         self._trim_torn_tail()
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         self.sync_every_s = sync_every_s
         self._last_sync = time.monotonic()
         self._dirty = False
@@ -118,8 +128,79 @@ def read_journal(path: str | os.PathLike[str]) -> Iterator[dict]:
                 continue
 
 
+LOCK = "evalkit.lock"  # in a run directory: "PID START_TIME" of the evalkit process using it
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (tells a live pid from a reused one), None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return ""
+        return ""
+    return stat[stat.rindex(")") + 2:].split()[19]
+
+
+def lock_holder(directory: Path) -> int | None:
+    """The pid of another live evalkit process that holds ``directory``'s lock, else None (no lock, or stale)."""
+    try:
+        pid_s, _, start = (directory / LOCK).read_text().strip().partition(" ")
+        pid = int(pid_s)
+    except (OSError, ValueError):
+        return None
+    if pid == os.getpid():
+        return None
+    now = _start_time(pid)
+    if now is None or (start and now and now != start):
+        return None  # the process is gone (or its pid was reused): a stale lock
+    return pid
+
+
+def check_lock(directory: Path) -> None:
+    pid = lock_holder(directory)
+    if pid is not None:
+        raise UserError(f"{directory} is in use by evalkit process {pid}; wait for it to finish (or, if no "
+                        f"such process runs, remove {directory / LOCK})")
+
+
+class RunLock:
+    """A lock file holding this process's pid; a second process refuses, a stale lock (dead pid) is taken over."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / LOCK
+        me = f"{os.getpid()} {_start_time(os.getpid()) or ''}\n"
+        for _ in range(3):
+            tmp = directory / f".{LOCK}.{os.getpid()}"
+            tmp.write_text(me)
+            try:
+                os.link(tmp, self.path)  # atomic: fails if a lock exists
+                return
+            except FileExistsError:
+                check_lock(directory)
+                try:
+                    os.unlink(self.path)  # stale: take it over
+                except FileNotFoundError:
+                    pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        check_lock(directory)
+        raise UserError(f"cannot lock {directory}: another process keeps taking {self.path}")
+
+    def release(self) -> None:
+        try:
+            if self.path.read_text().split(" ")[0] == str(os.getpid()):
+                self.path.unlink()
+        except (OSError, ValueError):
+            pass
+
+
 class RunStore:
-    """The files of one run directory."""
+    """The files of one run directory, locked against a second evalkit process while open."""
 
     def __init__(self, directory: str | os.PathLike[str], manifest: dict, resume: bool) -> None:
         self.dir = Path(directory)
@@ -132,16 +213,18 @@ class RunStore:
             except (OSError, json.JSONDecodeError) as e:
                 raise UserError(f"{mpath}: unreadable manifest ({e})") from None
             if old.get("fingerprint") != manifest.get("fingerprint"):
-                raise UserError(
-                    f"{self.dir} was made with other settings (model, tasks or generation parameters); "
-                    "--resume needs the same command"
-                )
+                from evalkit.resume import differences
+
+                diff = "; ".join(differences(old, manifest)) or "model, tasks or generation parameters"
+                raise UserError(f"{self.dir} was made with other settings: {diff}; --resume needs the same command")
+            self.lock = RunLock(self.dir)
             self.manifest = old
         else:
             try:
                 self.dir.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise UserError(f"cannot create output directory {self.dir}: {e.strerror}") from None
+            self.lock = RunLock(self.dir)
             atomic_write_json(mpath, manifest)
             self.manifest = manifest
         self.generations = Journal(self.dir / "generations.jsonl")
@@ -150,3 +233,4 @@ class RunStore:
     def close(self) -> None:
         self.generations.close()
         self.executions.close()
+        self.lock.release()

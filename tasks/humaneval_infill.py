@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import re
 
+from evalkit.datafiles import find_data_file, read_jsonl
 from evalkit.task import FimPrompt, Problem, Task, data_dir, load_hub_rows, sha256_file
-from evalkit.tasks.humaneval import read_jsonl_gz
 
 HUB_ID = "loubnabnl/humaneval_infilling"
+FIELDS = ("task_id", "entry_point", "prompt", "suffix", "canonical_solution", "test")
 
 
 class HumanEvalInfill(Task):
@@ -53,13 +54,10 @@ class HumanEvalInfill(Task):
     def load(self) -> tuple[list[Problem], str, str]:
         name = f"HumanEval-{self.subset}.jsonl.gz"
         d = data_dir(self.data_dir)
-        rows = None
         if d is not None:
-            for f in (d / "humaneval-infilling" / name, d / name):
-                if f.is_file():
-                    rows, sha, source = read_jsonl_gz(str(f)), sha256_file(f), str(f)
-                    break
-        if rows is None:
+            f = find_data_file(d, (f"humaneval-infilling/{name}", name), self.name)
+            rows, sha, source = read_jsonl(f, FIELDS), sha256_file(f), str(f)
+        else:
             rows, sha, source = load_hub_rows("HumanEval-infilling", HUB_ID, f"HumanEval-{self.subset}", split="test")
         problems = [
             Problem(task_id=r["task_id"], prompt=r["prompt"], reference=r["canonical_solution"], test=r["test"],

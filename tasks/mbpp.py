@@ -27,10 +27,10 @@ passes its tests (``evalkit run --model reference --tasks mbpp`` gives pass@1 = 
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+from evalkit.datafiles import find_data_file, read_json_list, read_jsonl
 from evalkit.errors import UserError
 from evalkit.task import Problem, Task, data_dir, load_hub_rows, sha256_file
 
@@ -38,6 +38,8 @@ HUB_ID = "google-research-datasets/mbpp"
 SHOT_IDS = (2, 3, 4)
 TEST_IDS = range(11, 511)
 HEADER = "You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\n\n"
+FIELDS = ("task_id", "text", "code", "test_list")  # what every row of mbpp.jsonl needs
+FIELDS_SANITIZED = ("task_id", "prompt", "code", "test_list")
 INSTRUCT_TAIL = "Your code should start with a [PYTHON] tag and end with a [/PYTHON] tag."
 
 
@@ -46,14 +48,13 @@ def load_mbpp_rows(explicit_dir: str | None, sanitized: bool = False) -> tuple[l
     config = "sanitized" if sanitized else "full"
     d = data_dir(explicit_dir)
     if d is not None:
-        for f in (d / "mbpp" / name, d / name, d if d.is_file() and d.name == name else None):
-            if f is not None and f.is_file():
-                text = f.read_text(encoding="utf-8")
-                rows = json.loads(text) if sanitized else [json.loads(x) for x in text.splitlines() if x.strip()]
-                return rows, sha256_file(f), str(f)
-        for repo in (d, d / "mbpp"):
-            if (repo / config).is_dir():
-                return load_hub_rows("MBPP", str(repo), config, order_by="task_id")
+        files = (f"mbpp/{name}", name)
+        hub_copy = next((r for r in (d, d / "mbpp") if (r / config).is_dir()), None)  # a local hub repository
+        if hub_copy is not None and not any((d / f).is_file() for f in files):
+            return load_hub_rows("MBPP", str(hub_copy), config, order_by="task_id")
+        f = find_data_file(d, files, "MBPP sanitized" if sanitized else "MBPP")
+        rows = read_json_list(f, FIELDS_SANITIZED) if sanitized else read_jsonl(f, FIELDS)
+        return rows, sha256_file(f), str(f)
     return load_hub_rows("MBPP", HUB_ID, config, order_by="task_id")
 
 

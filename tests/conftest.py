@@ -10,16 +10,34 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
-if "EVALKIT_DATA_DIR" not in os.environ and (SHARED / "data").is_dir():
-    os.environ["EVALKIT_DATA_DIR"] = str(SHARED / "data")
+FIXTURES = REPO / "tests" / "data"  # a few records of each benchmark file (see tests/data/README.md)
+
+# Benchmark data: $EVALKIT_DATA_DIR, else ../shared/data beside the repository, else the fixture subsets, so
+# that every test runs on a fresh clone; only the checks that need every problem want the full data.
+if not os.environ.get("EVALKIT_DATA_DIR"):
+    os.environ["EVALKIT_DATA_DIR"] = str(SHARED / "data" if (SHARED / "data").is_dir() else FIXTURES)
+FULL_DATA = Path(os.environ["EVALKIT_DATA_DIR"]).resolve() != FIXTURES.resolve()
 TOKENIZERS = Path(os.environ.get("EVALKIT_TOKENIZERS_DIR", SHARED / "tokenizers"))
 
 
 def data_dir() -> Path:
-    d = os.environ.get("EVALKIT_DATA_DIR")
-    if not d or not Path(d).is_dir():
-        pytest.skip("benchmark data not available (set EVALKIT_DATA_DIR)")
-    return Path(d)
+    """The benchmark data folder the tests use (full data or the fixture subsets)."""
+    d = Path(os.environ["EVALKIT_DATA_DIR"])
+    if not d.is_dir():
+        pytest.skip(f"EVALKIT_DATA_DIR={d} is not a directory")
+    return d
+
+
+def full_data() -> Path:
+    """The full benchmark data; skips on the fixture subsets (set EVALKIT_DATA_DIR to run the check)."""
+    if not FULL_DATA:
+        pytest.skip("needs the full benchmark data (set EVALKIT_DATA_DIR)")
+    return data_dir()
+
+
+def expected(full: int, fixture: int) -> int:
+    """A count that depends on the data: `full` with the full benchmark files, `fixture` on tests/data."""
+    return full if FULL_DATA else fixture
 
 
 def evalkit(*args: str, cwd: str | Path | None = None, timeout: float = 600, env: dict | None = None):
@@ -60,3 +78,18 @@ def kill_when(args: list[str], journal: Path, lines: int, timeout: float = 120) 
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     return journal.read_text().count("\n") if journal.exists() else 0
+
+
+def assert_one_line_error(r: subprocess.CompletedProcess, expect: str) -> str:
+    """The CLI failed on bad input as it should: exit 2, one line on stderr holding `expect`, no traceback."""
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert expect in lines[0], lines[0]
+    return lines[0]
+
+
+# no data folder, no hub: a closed local port stands for an unreachable hub, and an empty cache
+OFFLINE = {"EVALKIT_DATA_DIR": "", "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "",
+           "HF_DATASETS_OFFLINE": "", "TRANSFORMERS_OFFLINE": "", "HTTPS_PROXY": "", "https_proxy": "",
+           "ALL_PROXY": "", "all_proxy": ""}

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from evalkit import hub
 from evalkit.backends.base import ChatPrompt, Generation, GenerationParams, GenerationRequest, OnResult
 from evalkit.errors import UserError, first_line
 from evalkit.task import FimPrompt
@@ -71,11 +72,16 @@ class HFBackend:
             if not p.is_dir():
                 raise UserError(f"model directory {model} does not exist")
             self.model_id = str(p)
+            hub.check_model_dir(p, weights=load_weights)  # say what is missing, before transformers does
+        else:
+            hub.offline_reason()  # an unreachable hub: use the cache only, no retries
         kw: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
         try:
             self.tok = transformers.AutoTokenizer.from_pretrained(self.model_id, **kw)
         except Exception as e:  # OSError (no files), ValueError (unknown class), ...
-            raise UserError(f"cannot load the tokenizer of {model}: {first_line(e)}") from None
+            offline = "" if _looks_local(model) else hub.offline_message(hub.MODEL_HINT)
+            raise UserError(f"cannot load model {model}: {offline}" if offline else
+                            f"cannot load the tokenizer of {model}: {first_line(e)}") from None
         self.tok.padding_side = "left"
         from evalkit.backends.chat import declared_bos
 
