@@ -186,8 +186,13 @@ def execute(tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> dict:
                      + "): model code can reach the network and write files; see results.json 'sandbox'")
             bar = progress(total=len(jobs), desc="execute", unit="sample")
 
+            again: dict[tuple, Job] = {}  # verdicts a loaded machine may have decided: once more, alone
+
             def on_result(job: Job, res: ExecResult) -> None:
                 t, tid, idx, psha = job.key
+                if job.key not in again and by_name[t].rerun_alone(res.outcome, res.detail):
+                    again[job.key] = job
+                    return
                 store.executions.append({"task": t, "task_id": tid, "sample_idx": idx, "program_sha256": psha,
                                          "outcome": res.outcome, "detail": res.detail,
                                          "duration_s": res.duration_s})
@@ -195,6 +200,8 @@ def execute(tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> dict:
 
             try:
                 pool.run(jobs, on_result)
+                for job in list(again.values()):
+                    pool.run([job], on_result)
             finally:
                 store.executions.sync()
                 bar.close()

@@ -189,6 +189,11 @@ class Task:
         """Extra entries of the task's block in results.json, from its sample rows."""
         return {}
 
+    def rerun_alone(self, outcome: str, detail: str) -> bool:
+        """Whether this verdict may come from machine load (a wall-clock limit the program enforces itself): the
+        sample then runs once more with the other workers idle, and that verdict is final."""
+        return False
+
     def info(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -65,8 +65,13 @@ sys.stdout.flush()
 os._exit(0)  # evalplus leaves a 20 s watchdog thread behind
 """
 
-# Known, explained disagreements: (dataset, task_id, variant) -> why. Keep empty unless a difference is understood.
-EXPLAINED: dict[tuple[str, str, str], str] = {}
+# Known, explained disagreements: task_id -> (evalplus's verdict there, why).
+EXPLAINED = {
+    "HumanEval/32": ((False, False), "evalplus 0.3.1 bug: the find_zero oracle `continue`s before details[i] = True, "
+                     "so untrusted_check turns every HumanEval/32 sample, the canonical solution included, into a "
+                     "fail (evalplus PR #201, comment of 2024-10-25). evalkit applies the oracle as intended: "
+                     "|poly(xs, out)| <= atol on every input."),
+}
 
 
 @pytest.mark.slow
@@ -107,17 +112,28 @@ def test_verdicts_agree_with_evalplus(dataset, tmp_path):
     a, b = verdicts(ours), verdicts(theirs)
     assert set(a) == set(b)
     counters: dict[str, int] = {}
-    disagree = []
+    disagree, explained, expected = [], [], {}
     for tid, label in labels:
         i = counters.get(tid, 0)
         counters[tid] = i + 1
-        if a[(tid, i)] != b[(tid, i)] and (dataset, tid, label) not in EXPLAINED:
-            disagree.append(f"{tid} {label}: evalkit base/plus {a[(tid, i)]}, evalplus {b[(tid, i)]}")
-    agreement = 1 - len(disagree) / len(labels)
-    # the variants really are varied: some pass, some fail only on plus, some fail on base
-    assert any(x == (True, True) for x in b.values()) and any(x == (True, False) for x in b.values())
-    assert any(x == (False, False) for x in b.values())
-    assert not disagree, f"agreement {agreement:.4f} over {len(labels)} samples; unexplained: {disagree}"
+        expected[label] = expected.get(label, set()) | {a[(tid, i)]}
+        if a[(tid, i)] == b[(tid, i)]:
+            continue
+        line = f"{tid} {label}: evalkit base/plus {a[(tid, i)]}, evalplus {b[(tid, i)]}"
+        if tid in EXPLAINED and b[(tid, i)] == EXPLAINED[tid][0]:
+            explained.append(line)
+        else:
+            disagree.append(line)
+    scored = [k for k in labels if k[0] not in EXPLAINED]
+    agreement = 1 - len(disagree) / len(scored)
+    print(f"{dataset}: {len(labels)} samples, agreement {agreement:.4f} outside {sorted(EXPLAINED)}, "
+          f"explained disagreements: {explained}")
+    assert agreement >= 0.995 and not disagree, f"unexplained disagreements: {disagree}"
+    # the variants really are varied, and evalkit judges the known ones as they are built
+    assert expected["canonical-solution"] == expected["canonical-completion"] == {(True, True)}
+    assert expected["slow-correct"] == expected["prints"] == {(True, True)}
+    assert expected["syntax-error"] == expected["no-entry-point"] == expected["exception-2nd-call"] == {(False, False)}
+    assert (True, False) in expected["wrong-on-plus-only"]
 
 
 # ------------------------------------------------------------------------------------------------

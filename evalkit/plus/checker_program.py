@@ -24,9 +24,19 @@ def evalplus_main(path, solution, min_time_limit, factor, cap):
     import sys
     import time
 
+    import hashlib
+
     monotonic = time.monotonic
-    with open(path, "rb") as f:
+    _open = open
+    with _open(path, "rb") as f:
         data = pickle.load(f)
+    side = {}
+
+    def big_expected(kind, i):  # the real value of an expected output kept in the side file
+        if not side:
+            with _open(path[: -len(".pkl")] + ".big.pkl", "rb") as f:
+                side.update(pickle.load(f))
+        return side[kind][i]
     dataset, entry_point = data["dataset"], data["entry_point"]
 
     class TimeoutException(Exception):
@@ -121,6 +131,7 @@ def evalplus_main(path, solution, min_time_limit, factor, cap):
         limits = [max(min_time_limit, factor * t) for t in data[kind + "_time"]]
         deadline = monotonic() + min(cap, sum(limits)) + 2  # untrusted_check: join(min(cap, sum) + 1 + 1)
         atol = data["atol"]
+        big = data.get(kind + "_big") or {}
         state = {"deadline": deadline}
 
         def handler(signum, frame):
@@ -158,6 +169,17 @@ def evalplus_main(path, solution, min_time_limit, factor, cap):
                 finally:
                     signal.setitimer(signal.ITIMER_REAL, 0)
                 exp = expected[i]
+                if i in big:  # a large expected output: the same pickle bytes mean equal (== would hold)
+                    digest, floats = big[i]
+                    try:
+                        same = hashlib.sha256(pickle.dumps(out, protocol=4)).hexdigest() == digest
+                    except BaseException:
+                        same = False
+                    if same:
+                        if atol == 0 and floats:
+                            atol = 1e-6
+                        continue
+                    exp = big_expected(kind, i)
                 why = "expected " + short(exp, 24) + ", got " + short(out, 24)
                 exact_match = out == exp
                 if dataset == "mbpp":

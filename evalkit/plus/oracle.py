@@ -8,13 +8,16 @@ core, longest problems first) with ``PYTHONHASHSEED=0`` (the sandbox's value, so
 limit and an address-space limit.
 
 Cache: ``$EVALKIT_CACHE_DIR`` (default ``$XDG_CACHE_HOME/evalkit``, i.e. ``~/.cache/evalkit``) ``/evalplus/
-<dataset>-<md5>/<task_id>.pkl``, one pickle per problem (inputs as evalplus deserialises them, expected outputs,
+<dataset>-<md5>-f<format>/<task_id>.pkl``, one pickle per problem (inputs as evalplus deserialises them, expected outputs,
 reference times, atol, entry point), directories 0755 and files 0644 so the sandbox's unprivileged sample uid can
-read them; files are written atomically, so a killed build leaves nothing half-written.
+read them; files are written atomically, so a killed build leaves nothing half-written. An expected output that
+pickles to more than 256 KB (a few problems return megabytes: HumanEval/15, /130, Mbpp/255) moves to a side file
+``<task_id>.big.pkl`` and the main file keeps its digest, so a sample does not unpickle hundreds of megabytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import subprocess
@@ -27,6 +30,14 @@ from evalkit.errors import UserError
 
 # evalplus/eval/_special_oracle.py
 MBPP_OUTPUT_NOT_NONE_TASKS = ("check_str", "text_match_three", "text_starta_endb")
+# entry points compared by something other than ==: their expected outputs always stay in the main file
+SPECIAL_ORACLES = frozenset(MBPP_OUTPUT_NOT_NONE_TASKS) | {
+    "similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly", "larg_nnum",
+    "intersection_array", "find_dissimilar", "Diff", "are_equivalent", "sum_div", "surface_Area",
+    "digit_distance_nums", "find_zero"}
+PICKLE_PROTOCOL = 4
+BIG_BYTES = 1 << 18
+CACHE_FORMAT = 2  # part of the folder name: a new layout never reads an old cache
 _CHILD_CPU_S = 3600
 _CHILD_MEM = 16 << 30
 
@@ -36,6 +47,10 @@ def cache_root() -> Path:
     if d:
         return Path(d)
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "evalkit"
+
+
+def folder_for(dataset: str, md5: str) -> Path:
+    return cache_root() / "evalplus" / f"{dataset}-{md5}-f{CACHE_FORMAT}"
 
 
 def file_name(task_id: str) -> str:
@@ -61,7 +76,7 @@ def ensure(dataset: str, md5: str, problems: list[dict], workers: int | None = N
     """The cache folder of this dataset, holding a file for every problem in ``problems`` (built if missing).
 
     ``problems``: rows with ``task_id, code, entry_point, atol, base_input, plus_input`` (inputs deserialised)."""
-    folder = cache_root() / "evalplus" / f"{dataset}-{md5}"
+    folder = folder_for(dataset, md5)
     todo = [p for p in problems if not (folder / file_name(p["task_id"])).is_file()]
     if not todo:
         return folder
@@ -145,13 +160,52 @@ def _child() -> None:
                 "atol": job["atol"], "base_input": job["base_input"], "base_expected": base, "base_time": base_t,
                 "plus_input": job["plus_input"], "plus_expected": plus, "plus_time": plus_t}
         out = Path(job["out"])
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
+        side = _split_big(data, out.with_suffix(".big.pkl").name)
+        if side:
+            _write(out.with_suffix(".big.pkl"), side)
+        _write(out, data)
+
+
+def _write(path: Path, obj: object) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(obj, f, protocol=PICKLE_PROTOCOL)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def _is_floats(x: object) -> bool:  # evalplus/eval/__init__.py is_floats, without numpy
+    if isinstance(x, float):
+        return True
+    if isinstance(x, (list, tuple)) and x:
+        return all(isinstance(i, float) for i in x)
+    return False
+
+
+def _split_big(data: dict, side_name: str) -> dict:
+    """Move expected outputs larger than BIG_BYTES to a side file, leaving their sha256 (of the pickle) and
+    is_floats flag. A sample whose output pickles to the same bytes equals the expected output; any other output
+    is compared with the real one, read from the side file. Problems with a special oracle keep everything."""
+    if data["entry_point"] in SPECIAL_ORACLES:
+        return {}
+    side: dict = {}
+    for kind in ("base", "plus"):
+        big = {}
+        for i, e in enumerate(data[kind + "_expected"]):
+            try:
+                b = pickle.dumps(e, protocol=PICKLE_PROTOCOL)
+            except Exception:
+                continue
+            if len(b) > BIG_BYTES:
+                big[i] = (hashlib.sha256(b).hexdigest(), _is_floats(e))
+                side.setdefault(kind, {})[i] = e
+                data[kind + "_expected"][i] = None
+        data[kind + "_big"] = big
+    if side:
+        data["big_file"] = side_name
+    return side
 
 
 def load(folder: Path, task_id: str) -> dict:

@@ -94,10 +94,10 @@ class EvalPlusTask(Task):
         return {"solution": sanitize(impl, problem.entry_point)}
 
     def _data_file(self, problem: Problem) -> str:
-        from evalkit.plus.oracle import cache_root, file_name
+        from evalkit.plus.oracle import file_name, folder_for
 
         self.problems()
-        return str(cache_root() / "evalplus" / f"{self.dataset}-{self.dataset_md5}" / file_name(problem.task_id))
+        return str(folder_for(self.dataset, self.dataset_md5) / file_name(problem.task_id))
 
     def _program(self, problem: Problem, solution: str) -> str:
         from evalkit.plus import checker
@@ -126,6 +126,10 @@ class EvalPlusTask(Task):
         from evalkit.plus.verdicts import base_passed
 
         return {"base_passed": base_passed(outcome, detail)}
+
+    def rerun_alone(self, outcome: str, detail: str) -> bool:
+        # a per-input time limit or a check's time budget: wall-clock limits, as in evalplus
+        return outcome == "failed" and (": timeout: " in detail or ": time limit " in detail)
 
     def summary_extra(self, rows: Sequence[dict], ks: Sequence[int]) -> dict[str, Any]:
         from evalkit.plus.verdicts import base_summary
