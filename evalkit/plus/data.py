@@ -85,6 +85,9 @@ def _read(path: Path) -> bytes:
 def _download(rel: Release) -> tuple[bytes, str]:
     import urllib.request
 
+    if "1" in (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("HF_DATASETS_OFFLINE")):
+        raise UserError(f"{rel.stem} {rel.version} not found locally (offline); put {rel.file_name} in "
+                        f"--data-dir DIR/evalplus/ (or set {rel.env})")
     try:
         with urllib.request.urlopen(rel.url, timeout=60) as r:  # noqa: S310 (a fixed https URL)
             data = gzip.decompress(r.read())
