@@ -298,13 +298,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         # restrict the scored problems to those the file covers
         for t in tasks:
             t._problems = [p for p in t.problems() if p.task_id in covered]
-    if args.evalplus_json and not all(hasattr(t, "dataset_md5") for t in tasks):
+    plus_tasks = [t for t in tasks if hasattr(t, "dataset_md5")]  # EvalPlus tasks
+    if args.evalplus_json and not plus_tasks:
+        store.close()
         raise UserError("--evalplus-json needs an EvalPlus task (humaneval-plus, mbpp-plus)")
     rc = _score(tasks, cfg, store)
     if args.evalplus_json:
         from evalkit.plus.verdicts import write_eval_results
 
-        print(f"evalplus eval_results: {write_eval_results(tasks, store.dir)}")
+        print(f"evalplus eval_results: {write_eval_results(plus_tasks, store.dir)}")
     return rc
 
 

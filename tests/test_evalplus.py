@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,8 @@ STEM = {"humaneval": "HumanEvalPlus", "mbpp": "MbppPlus"}
 TASK = {"humaneval": "humaneval-plus", "mbpp": "mbpp-plus"}
 # extra problems for the agreement test when the full data is there: float lists, strings, sets, complex inputs,
 # tuples, the "not None" and special-oracle tasks
-EXTRA = {"humaneval": ["HumanEval/1", "HumanEval/10", "HumanEval/21", "HumanEval/53", "HumanEval/99",
-                       "HumanEval/116"],
-         "mbpp": ["Mbpp/7", "Mbpp/64", "Mbpp/115", "Mbpp/252", "Mbpp/622", "Mbpp/630", "Mbpp/787"]}
+EXTRA = {"humaneval": ["HumanEval/21", "HumanEval/99", "HumanEval/116"],
+         "mbpp": ["Mbpp/7", "Mbpp/115", "Mbpp/252", "Mbpp/622"]}
 
 
 def _rows(path: Path) -> list[dict]:
@@ -93,16 +93,20 @@ def test_verdicts_agree_with_evalplus(dataset, tmp_path):
 
     env = {**os.environ, "HUMANEVAL_OVERRIDE_PATH": str(subset), "MBPP_OVERRIDE_PATH": str(subset),
            "XDG_CACHE_HOME": str(tmp_path / "xdg"), "PYTHONHASHSEED": "0"}
+    t0 = time.perf_counter()
     ep = subprocess.run([sys.executable, "-c", _EVALPLUS, dataset, str(spath)], capture_output=True, text=True,
                         env=env, timeout=600)
     assert ep.returncode == 0, ep.stderr[-2000:]
     theirs = json.loads((tmp_path / "samples_eval_results.json").read_text())
+    t_evalplus = time.perf_counter() - t0
+    t0 = time.perf_counter()
 
     out = tmp_path / "evalkit"
     r = evalkit("evaluate", str(spath), "--task", TASK[dataset], "--data-dir", str(tmp_path / "data"),
                 "--output-dir", str(out), "--evalplus-json", env=_env(tmp_path))
     assert r.returncode == 0, r.stderr[-2000:]
     ours = json.loads((out / "eval_results.json").read_text())
+    t_evalkit = time.perf_counter() - t0
     assert ours["hash"] == theirs["hash"]
 
     def verdicts(doc: dict) -> dict[tuple[str, int], tuple[bool, bool]]:
@@ -112,11 +116,12 @@ def test_verdicts_agree_with_evalplus(dataset, tmp_path):
     a, b = verdicts(ours), verdicts(theirs)
     assert set(a) == set(b)
     counters: dict[str, int] = {}
-    disagree, explained, expected = [], [], {}
+    disagree, explained, expected, mine = [], [], {}, {}
     for tid, label in labels:
         i = counters.get(tid, 0)
         counters[tid] = i + 1
         expected[label] = expected.get(label, set()) | {a[(tid, i)]}
+        mine[(tid, label)] = a[(tid, i)]
         if a[(tid, i)] == b[(tid, i)]:
             continue
         line = f"{tid} {label}: evalkit base/plus {a[(tid, i)]}, evalplus {b[(tid, i)]}"
@@ -134,6 +139,11 @@ def test_verdicts_agree_with_evalplus(dataset, tmp_path):
     assert expected["slow-correct"] == expected["prints"] == {(True, True)}
     assert expected["syntax-error"] == expected["no-entry-point"] == expected["exception-2nd-call"] == {(False, False)}
     assert (True, False) in expected["wrong-on-plus-only"]
+    float_task = {"humaneval": "HumanEval/2", "mbpp": "Mbpp/124"}[dataset]  # float outputs, atol 1e-6 / 1e-4
+    assert mine[(float_task, "float-inside")] == (True, True)
+    assert mine[(float_task, "float-outside")] == (False, False)
+    assert mine[(rows[0]["task_id"], "slow-over-limit")] == (False, False)
+    print(f"time: evalplus {t_evalplus:.1f}s, evalkit {t_evalkit:.1f}s")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -284,3 +294,26 @@ def test_paper_tables_hold_evalplus_leaderboard():
     assert r.tasks["humaneval-plus"]["base"]["pass@1"] == pytest.approx(0.518)
     assert r.value("mbpp-plus", "pass@1") == pytest.approx(0.563)
     assert load_run("paper:codellama-7b").value("humaneval", "pass@1") is not None  # the paper's table still loads
+
+
+def test_prompts_and_postprocessing_follow_evalplus_codegen():
+    from evalkit.registry import get_task
+
+    task = get_task("humaneval-plus", data_dir=str(FIXTURE))
+    p = task.problems()[0]
+    raw = p.meta["raw_prompt"]
+    assert task.prompt(p) == raw.strip() + "\n" and "\ndef " in task.stop_sequences
+    # a base model's continuation: cut at evalplus's stops, prompt + completion sanitized into a solution
+    out = task.postprocess(p, "    return True\n\nprint(has_close_elements([1.0], 0.5))\ndef other():\n    pass\n")
+    assert out["completion"] == "    return True\n"
+    assert out["solution"].startswith("from typing import List\ndef has_close_elements(")
+    assert "print(" not in out["solution"] and out["solution"].endswith("    return True")
+    # an instruct model: evalplus's instruction / response prefix, the answer's code block sanitized
+    user, prefix = task.chat_prompt(p)
+    assert user.startswith("Please provide a self-contained Python script") and raw.strip() in user
+    assert prefix.endswith("```python\n")
+    ans = task.postprocess_chat(p, prefix + "def has_close_elements(n, t):\n    return False\n\nassert True\n")
+    assert ans == {"solution": "def has_close_elements(n, t):\n    return False"}
+    mbpp = get_task("mbpp-plus", data_dir=str(FIXTURE))
+    assert mbpp.canonical_task_id("2") == mbpp.canonical_task_id("MBPP/2") == "Mbpp/2"
+    assert '\n"""' in mbpp.stop_sequences
