@@ -32,7 +32,7 @@ RESPONSE_PREFIX = ("Below is a Python script with a self-contained function that
 class EvalPlusTask(Task):
     dataset: ClassVar[str] = ""  # evalplus's name: humaneval | mbpp
     id_prefix: ClassVar[str] = ""
-    timeout = 150.0  # CPU seconds of the whole sample: the two checks' budgets, min(60, sum of limits) + 2 each
+    timeout = 240.0  # CPU seconds of the whole sample: the two checks' budgets, min(60, sum of limits) + 2 each
     chat_stop_sequences = ("\n```\n",)
     default_max_new_tokens = 768  # evalplus/provider/base.py
     prompt_format = "evalplus codegen: prompt.strip() + '\\n'; solution = prompt + completion, sanitized"
