@@ -2,8 +2,9 @@
 
 Each variant is built from the problem's canonical solution, so it is right or wrong in a known way: canonical
 (as a solution and as a completion), wrong on plus inputs only, floats just inside / just outside the tolerance,
-slow but correct, an exception, sequences in another order, None returns, prints, a syntax error, a missing entry
-point, and (``slow_over=True``) a first call slower than the 4 s per-input limit.
+slow but correct, an exception, sequences in another order, None returns, prints, numpy (imported by the
+solution, numpy floats returned), a syntax error, a missing entry point, and (``slow_over=True``) a first call
+slower than the 4 s per-input limit.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def variants(row: dict, slow_over: bool = False) -> list[tuple[str, dict]]:
         ("returns-none", {"solution": _wrap(row, "    _ek_orig(*args)\n    return None\n")}),
         ("prints", {"solution": _wrap(row, "    print('noise', args)\n    return _ek_orig(*args)\n",
                                       "print('module level noise')")}),
+        ("uses-numpy", {"solution": _wrap(
+            row, "    r = _ek_orig(*args)\n    np.zeros(1)\n    return np.float64(r) if type(r) is float else r\n",
+            "import numpy as np")}),
         ("syntax-error", {"solution": row["prompt"] + row["canonical_solution"] + "\ndef broken(:\n    pass\n"}),
         ("no-entry-point", {"solution": "def something_else():\n    return 1\n"}),
     ]

@@ -136,7 +136,7 @@ def test_verdicts_agree_with_evalplus(dataset, tmp_path):
     assert agreement >= 0.995 and not disagree, f"unexplained disagreements: {disagree}"
     # the variants really are varied, and evalkit judges the known ones as they are built
     assert expected["canonical-solution"] == expected["canonical-completion"] == {(True, True)}
-    assert expected["slow-correct"] == expected["prints"] == {(True, True)}
+    assert expected["slow-correct"] == expected["prints"] == expected["uses-numpy"] == {(True, True)}
     assert expected["syntax-error"] == expected["no-entry-point"] == expected["exception-2nd-call"] == {(False, False)}
     assert (True, False) in expected["wrong-on-plus-only"]
     float_task = {"humaneval": "HumanEval/2", "mbpp": "Mbpp/124"}[dataset]  # float outputs, atol 1e-6 / 1e-4

@@ -242,19 +242,35 @@ def evalplus_main(path, solution, min_time_limit, factor, cap):
         import subprocess
 
         faulthandler.disable()
-        builtins.exit = None
-        builtins.quit = None
         os.environ["OMP_NUM_THREADS"] = "1"
-        for name in ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid", "fork",
-                     "forkpty", "killpg", "rename", "renames", "truncate", "replace", "unlink", "fchmod", "fchown",
-                     "chmod", "chown", "chroot", "lchflags", "lchmod", "lchown", "getcwd", "chdir"):
-            setattr(os, name, None)
-        builtins.open = None
-        shutil.rmtree = None
-        shutil.move = None
-        shutil.chown = None
-        subprocess.Popen = None
-        builtins.help = None
+        names = [(os, n) for n in ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid",
+                                   "fork", "forkpty", "killpg", "rename", "renames", "truncate", "replace", "unlink",
+                                   "fchmod", "fchown", "chmod", "chown", "chroot", "lchflags", "lchmod", "lchown",
+                                   "getcwd", "chdir")]
+        names += [(builtins, "exit"), (builtins, "quit"), (builtins, "open"), (builtins, "help"),
+                  (shutil, "rmtree"), (shutil, "move"), (shutil, "chown"), (subprocess, "Popen")]
+        saved = [(m, n, getattr(m, n, None)) for m, n in names]
+
+        def apply():
+            for m, n, _ in saved:
+                setattr(m, n, None)
+
+        # evalplus guards a process that has numpy loaded already, so solutions may import it: the first import
+        # of numpy (which calls os.putenv) runs with the guarded functions back, then they are None again
+        real_import = builtins.__import__
+
+        def import_(name, globals=None, locals=None, fromlist=(), level=0):
+            if level == 0 and name.partition(".")[0] == "numpy" and "numpy" not in sys.modules:
+                for m, n, v in saved:
+                    setattr(m, n, v)
+                try:
+                    return real_import(name, globals, locals, fromlist, level)
+                finally:
+                    apply()
+            return real_import(name, globals, locals, fromlist, level)
+
+        builtins.__import__ = import_
+        apply()
         for name in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
             sys.modules[name] = None
 
