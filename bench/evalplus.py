@@ -97,14 +97,15 @@ def main() -> int:
 
         ours = verdicts(json.loads((t / "out" / "eval_results.json").read_text()))
         theirs = verdicts(json.loads((t / "samples_eval_results.json").read_text()))
-        diff = sorted(k for k in ours if ours[k] != theirs.get(k) and k[0] != "HumanEval/32")
+        judged = [k for k in ours if k[0] != "HumanEval/32"]
+        diff = sorted(k for k in judged if ours[k] != theirs.get(k))
     print(f"evalplus 0.3.1: {t_ep:7.1f} s  ({len(samples) / t_ep:6.1f} samples/s)")
     print(f"evalkit:        {t_ek:7.1f} s  ({len(samples) / t_ek:6.1f} samples/s)  isolation: mode={layers.get('mode')} "
           f"net={layers.get('network_namespace')} ro_root={layers.get('readonly_root')} "
           f"uid={layers.get('unprivileged_uid')}")
     print(f"speed-up: {t_ep / t_ek:.2f}x (target >= 2x)")
-    print(f"verdicts: {len(ours) - len(diff)}/{len(ours)} agree" + (f"; differ: {diff[:10]}" if diff else "")
-          + " (HumanEval/32 excluded: an evalplus 0.3.1 bug fails all its samples)")
+    print(f"verdicts: {len(judged) - len(diff)}/{len(judged)} agree" + (f"; differ: {diff[:10]}" if diff else "")
+          + f" ({len(ours) - len(judged)} samples of HumanEval/32 not compared: evalplus 0.3.1 fails all of them)")
     return 0 if not diff else 1
 
 
