@@ -132,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--task", help="task the file answers, e.g. humaneval or mbpp (not needed for a run dir)")
     p.add_argument("--output-dir", help="where results go (default: a new folder under results/runs/; the run dir)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted evaluation in --output-dir")
+    p.add_argument("--evalplus-json", action="store_true",
+                   help="humaneval-plus / mbpp-plus: also write evalplus's eval_results.json in the output dir")
     _add_sandbox(p)
     _add_common(p)
 
@@ -412,7 +414,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         # restrict the scored problems to those the file covers
         for t in tasks:
             t._problems = [p for p in t.problems() if p.task_id in covered]
-    return _score(tasks, cfg, store)
+    plus_tasks = [t for t in tasks if hasattr(t, "dataset_md5")]  # EvalPlus tasks
+    if args.evalplus_json and not plus_tasks:
+        store.close()
+        raise UserError("--evalplus-json needs an EvalPlus task (humaneval-plus, mbpp-plus)")
+    rc = _score(tasks, cfg, store)
+    if args.evalplus_json:
+        from evalkit.plus.verdicts import write_eval_results
+
+        print(f"evalplus eval_results: {write_eval_results(plus_tasks, store.dir)}")
+    return rc
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:

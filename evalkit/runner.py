@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from evalkit import __version__, protocol
@@ -112,7 +112,8 @@ def to_completion(task: Task, problem: Problem, req: GenerationRequest, gen: Gen
     if isinstance(req.prompt, ChatPrompt):
         # a backend whose server opened a fresh assistant turn says the answer continues no prefix ("")
         return task.postprocess_chat(problem, gen.extra.get("assistant_prefix", req.prompt.assistant_prefix) + gen.text)
-    return {"completion": task.postprocess(problem, gen.text)}
+    out = task.postprocess(problem, gen.text)
+    return out if isinstance(out, dict) else {"completion": out}
 
 
 def build_requests(task: Task, cfg: RunConfig, done: set[tuple[str, str, int]]) -> list[GenerationRequest]:
@@ -199,7 +200,7 @@ def execute(tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> dict:
         if key not in judged:
             timeout = cfg.timeout if cfg.timeout is not None else task.timeout
             jobs.append(Job(key, program, timeout))
-    pool = SandboxPool(cfg.sandbox, cfg.workers)
+    pool = SandboxPool(with_task_paths(cfg.sandbox, tasks, jobs), cfg.workers)
     with pool:
         if jobs:
             layers = pool.layers
@@ -211,8 +212,13 @@ def execute(tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> dict:
                      + "): model code can read what this user can read; see results.json 'sandbox'")
             bar = progress(total=len(jobs), desc="execute", unit="sample")
 
+            again: dict[tuple, Job] = {}  # verdicts a loaded machine may have decided: once more, alone
+
             def on_result(job: Job, res: ExecResult) -> None:
                 t, tid, idx, psha = job.key
+                if job.key not in again and by_name[t].rerun_alone(res.outcome, res.detail):
+                    again[job.key] = job
+                    return
                 store.executions.append({"task": t, "task_id": tid, "sample_idx": idx, "program_sha256": psha,
                                          "outcome": res.outcome, "detail": res.detail,
                                          "duration_s": res.duration_s})
@@ -220,10 +226,22 @@ def execute(tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> dict:
 
             try:
                 pool.run(jobs, on_result)
+                for job in list(again.values()):
+                    pool.run([job], on_result)
             finally:
                 store.executions.sync()
                 bar.close()
         return pool.info()
+
+
+def with_task_paths(sandbox: SandboxConfig, tasks: Sequence[Task], jobs: Sequence[Any]) -> SandboxConfig:
+    """The sandbox config plus the read-only paths the tasks' samples need (``Task.sandbox_paths``)."""
+    extra = list(sandbox.extra_paths)
+    for t in tasks:
+        ids = {j.key[1] for j in jobs if j.key[0] == t.name}
+        if ids:
+            extra += [p for p in t.sandbox_paths(ids) if p not in extra]
+    return replace(sandbox, extra_paths=tuple(extra))
 
 
 def unique_generations(store: RunStore) -> list[dict]:
@@ -262,6 +280,7 @@ def finalize(tasks: Sequence[Task], cfg: RunConfig, store: RunStore, sandbox_inf
             row["raw_generation"] = rec["raw"]
         if "model_input" in rec:
             row["model_input"] = rec["model_input"]
+        row |= task.sample_fields(v["outcome"], v["detail"])
         rows.append(row)
     rows.sort(key=lambda r: (order[r["task"]][0], order[r["task"]][1][r["task_id"]], r["sample_idx"]))
     write_jsonl(store.dir / "samples.jsonl", rows)
@@ -278,7 +297,8 @@ def finalize(tasks: Sequence[Task], cfg: RunConfig, store: RunStore, sandbox_inf
         trows = [r for r in rows if r["task"] == task.name]
         if not trows:
             continue
-        results["tasks"][task.name] = task_summary(task, trows, cfg.ks) | run_fields(task, cfg, store.manifest)
+        results["tasks"][task.name] = (task_summary(task, trows, cfg.ks) | task.summary_extra(trows, cfg.ks)
+                                       | run_fields(task, cfg, store.manifest))
         results["tasks"][task.name]["protocol"] = protocol.recorded(results, task.name)
     atomic_write_json(store.dir / "results.json", results)
     broken = sum(r["outcome"] == "sandbox_error" for r in rows)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -194,6 +195,25 @@ class Task:
     def program_from_solution(self, problem: Problem, solution: str) -> str:
         """The program for a full solution (evalplus ``solution``, bigcode generations)."""
         return solution + "\n" + problem.test + "\n" + f"check({problem.entry_point})\n"
+
+    # --- hooks for tasks that need more than one verdict per sample (e.g. EvalPlus's base and plus) ----
+    def sandbox_paths(self, task_ids: Collection[str] | None = None) -> tuple[str, ...]:
+        """Files or folders the samples of these problems read (made visible read-only in the sandbox);
+        a task may build them here (e.g. a cache of expected outputs)."""
+        return ()
+
+    def sample_fields(self, outcome: str, detail: str) -> dict[str, Any]:
+        """Extra fields of a sample's row in samples.jsonl, from its sandbox verdict."""
+        return {}
+
+    def summary_extra(self, rows: Sequence[dict], ks: Sequence[int]) -> dict[str, Any]:
+        """Extra entries of the task's block in results.json, from its sample rows."""
+        return {}
+
+    def rerun_alone(self, outcome: str, detail: str) -> bool:
+        """Whether this verdict may come from machine load (a wall-clock limit the program enforces itself): the
+        sample then runs once more with the other workers idle, and that verdict is final."""
+        return False
 
     def info(self) -> dict[str, Any]:
         return {

@@ -124,6 +124,8 @@ def test_paper_table_has_cited_blocks():
     assert (spm["humaneval-infill-single"]["pass@1"], spm["humaneval-infill-multi"]["pass@1"],
             spm["humaneval-infill-random"]["pass@1"]) == (0.856, 0.561, 0.419)
     for run in refs.values():
+        if not run["_source"].startswith("arXiv:2308.12950"):  # other tables (e.g. the EvalPlus leaderboard)
+            continue
         for block in run["tasks"].values():
             assert block["source"]["table"] in ("Table 2", "Table 14") and block["source"]["page"] in (6, 31)
 

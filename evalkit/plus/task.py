@@ -1,0 +1,150 @@
+"""The shared Task of ``humaneval-plus`` and ``mbpp-plus``: evalplus's prompts, post-processing and scoring.
+
+Prompt (evalplus/codegen.py): the dataset's ``prompt`` stripped, plus a newline; a base model continues it and
+stops at evalplus's EOS list plus the dataset's extra stops (evalplus/provider/utility.py); the solution is
+prompt + completion, sanitized (``evalkit.plus.sanitize``). ``--chat``: evalplus's instruction and response
+prefix (make_raw_chat_prompt), the answer's code block is the solution, sanitized.
+
+Scoring (evalplus/evaluate.py): a file's ``solution`` is run as is, a ``completion`` after the dataset's raw
+(unstripped) prompt; the checker program (``evalkit.plus.checker_program``) runs base, then plus inputs against
+the canonical solution's outputs. ``passed`` is the plus verdict (base and plus inputs all pass), ``base_passed``
+the base verdict; results.json gets the base scores under ``base``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from typing import Any, ClassVar
+
+from evalkit.task import Problem, Task, cut_at_stop, extract_code
+
+# evalplus/provider/utility.py
+EOS = ("<|endoftext|>", "<|endofmask|>", "</s>", "\nif __name__", "\ndef main(", "\nprint(")
+EXTRA_EOS = {"humaneval": ("\ndef ", "\nclass ", "\nimport ", "\nfrom ", "\nassert "), "mbpp": ('\n"""', "\nassert")}
+# evalplus/codegen.py run_codegen
+INSTRUCTION_PREFIX = ("Please provide a self-contained Python script that solves the following problem in a "
+                      "markdown code block:")
+RESPONSE_PREFIX = ("Below is a Python script with a self-contained function that solves the problem and passes "
+                   "corresponding tests:")
+
+
+class EvalPlusTask(Task):
+    dataset: ClassVar[str] = ""  # evalplus's name: humaneval | mbpp
+    id_prefix: ClassVar[str] = ""
+    timeout = 240.0  # CPU seconds of the whole sample: the two checks' budgets, min(60, sum of limits) + 2 each
+    chat_stop_sequences = ("\n```\n",)
+    default_max_new_tokens = 768  # evalplus/provider/base.py
+    prompt_format = "evalplus codegen: prompt.strip() + '\\n'; solution = prompt + completion, sanitized"
+    min_time_limit: float | None = None  # None: evalkit.plus.checker.MIN_TIME_LIMIT
+
+    def __init__(self, data_dir: str | None = None, stop_sequences: list[str] | None = None) -> None:
+        super().__init__(data_dir, stop_sequences)
+        self.dataset_md5 = ""
+        self._rows: dict[str, dict] = {}
+
+    # --- data -----------------------------------------------------------------------------------
+    def load(self) -> tuple[list[Problem], str, str]:
+        from evalkit.plus.data import load_release, mbpp_deserialize_inputs
+
+        got = load_release(self.dataset, self.data_dir)
+        self.dataset_md5 = got.md5
+        problems = []
+        for r in got.rows:
+            base, plus = r["base_input"], r["plus_input"]
+            if self.dataset == "mbpp":
+                base = mbpp_deserialize_inputs(r["task_id"], base)
+                plus = mbpp_deserialize_inputs(r["task_id"], plus)
+            self._rows[r["task_id"]] = {"task_id": r["task_id"], "entry_point": r["entry_point"], "atol": r["atol"],
+                                        "code": r["prompt"] + r["canonical_solution"],
+                                        "base_input": base, "plus_input": plus}
+            problems.append(Problem(
+                task_id=r["task_id"], prompt=r["prompt"].strip() + "\n", reference=r["canonical_solution"],
+                test="", entry_point=r["entry_point"],
+                meta={"raw_prompt": r["prompt"], "evalplus_id": r["task_id"], "atol": r["atol"],
+                      "n_base": len(base), "n_plus": len(plus)},
+            ))
+        return problems, got.sha256, got.source
+
+    def raw_inputs(self, problem: Problem, kind: str) -> list:
+        """The problem's base or plus inputs as evalplus holds them (MBPP+ deserialised)."""
+        self.problems()
+        return self._rows[problem.task_id][kind + "_input"]
+
+    def canonical_task_id(self, raw: Any) -> str:
+        m = re.fullmatch(r"(?:[A-Za-z]+/)?(\d+)", str(raw).strip())
+        return f"{self.id_prefix}/{int(m.group(1))}" if m else str(raw)
+
+    # --- the sample's life ----------------------------------------------------------------------
+    def postprocess(self, problem: Problem, generation: str) -> Any:
+        from evalkit.plus.sanitize import sanitize
+
+        completion = cut_at_stop(generation, self.stop_sequences)
+        return {"solution": sanitize(problem.prompt + completion, problem.entry_point), "completion": completion}
+
+    def chat_prompt(self, problem: Problem) -> tuple[str, str]:
+        return (f"{INSTRUCTION_PREFIX}\n```\n{problem.prompt.strip()}\n```\n", f"{RESPONSE_PREFIX}\n```python\n")
+
+    def postprocess_chat(self, problem: Problem, answer: str) -> dict[str, str]:
+        from evalkit.plus.sanitize import sanitize
+
+        prefix = f"{RESPONSE_PREFIX}\n```python\n"
+        impl = answer[len(prefix):] if answer.startswith(prefix) else extract_code(answer)
+        impl = cut_at_stop(impl, self.chat_stop_sequences)
+        return {"solution": sanitize(impl, problem.entry_point)}
+
+    def _data_file(self, problem: Problem) -> str:
+        from evalkit.plus.oracle import file_name, folder_for
+
+        self.problems()
+        return str(folder_for(self.dataset, self.dataset_md5) / file_name(problem.task_id))
+
+    def _program(self, problem: Problem, solution: str) -> str:
+        from evalkit.plus import checker
+
+        limit = self.min_time_limit if self.min_time_limit is not None else checker.MIN_TIME_LIMIT
+        return checker.program(self._data_file(problem), solution, min_time_limit=limit)
+
+    def program(self, problem: Problem, completion: str) -> str:
+        # evalplus/evaluate.py: solution = problems[task_id]["prompt"] + sample["completion"] (the raw prompt)
+        return self._program(problem, problem.meta["raw_prompt"] + completion)
+
+    def program_from_solution(self, problem: Problem, solution: str) -> str:
+        return self._program(problem, solution)
+
+    # --- sandbox and verdicts -------------------------------------------------------------------
+    def sandbox_paths(self, task_ids: Collection[str] | None = None) -> tuple[str, ...]:
+        """The oracle cache folder (built first for the problems in ``task_ids``, all if None)."""
+        from evalkit.plus.oracle import ensure
+
+        self.problems()
+        ids = list(self._rows) if task_ids is None else [t for t in task_ids if t in self._rows]
+        folder = ensure(self.dataset, self.dataset_md5, [self._rows[t] for t in ids])
+        return (str(folder),)
+
+    def sample_fields(self, outcome: str, detail: str) -> dict[str, Any]:
+        from evalkit.plus.verdicts import base_passed
+
+        return {"base_passed": base_passed(outcome, detail)}
+
+    def rerun_alone(self, outcome: str, detail: str) -> bool:
+        # a per-input time limit or a check's time budget: wall-clock limits, as in evalplus
+        return outcome == "failed" and (": timeout: " in detail or ": time limit " in detail)
+
+    def summary_extra(self, rows: Sequence[dict], ks: Sequence[int]) -> dict[str, Any]:
+        from evalkit.plus.verdicts import base_summary
+
+        return {"base": base_summary(rows, ks)}
+
+    def info(self) -> dict[str, Any]:
+        from evalkit.plus import checker
+
+        limit = self.min_time_limit if self.min_time_limit is not None else checker.MIN_TIME_LIMIT
+        return super().info() | {
+            "dataset_md5": self.dataset_md5,
+            "scores": "pass@k = plus (base and plus inputs pass); base: base inputs only",
+            "evalplus_semantics": {"min_time_limit_s": limit, "gt_time_limit_factor": checker.GT_TIME_LIMIT_FACTOR,
+                                   "timeout_per_check_s": checker.TIMEOUT_PER_CHECK, "fast_check": True,
+                                   "mirrors": "evalplus 0.3.1"},
+        }
+
