@@ -55,34 +55,15 @@ class _Executor(threading.Thread):
             self.error = e
 
     def _run(self) -> None:
-        from evalkit.sandbox.pool import Job, SandboxPool
-
-        by_name = {t.name: t for t in self.tasks}
-        index = {t.name: {p.task_id: p for p in t.problems()} for t in self.tasks}
-        judged = {(r["task"], r["task_id"], r["sample_idx"], r["program_sha256"])
-                  for r in self.store.executions.records() if r["outcome"] != "sandbox_error"}
-        seen: set[tuple] = set()
-
-        def job_of(rec: dict) -> Any:
-            task = by_name.get(rec["task"])
-            sample = (rec["task"], rec["task_id"], rec["sample_idx"])
-            if task is None or sample in seen:
-                return None
-            seen.add(sample)
-            program = runner.program_of(task, index[task.name][rec["task_id"]], rec)
-            key = (*sample, runner.sha256_text(program))
-            if key in judged:
-                return None
-            return Job(key, program, self.cfg.timeout if self.cfg.timeout is not None else task.timeout)
+        judge = runner.Judge(self.tasks, self.cfg, self.store)
+        # every problem of the run: the pool starts before the generations arrive
+        task_ids = {t.name: {p.task_id for p in runner.problems_of(t, self.cfg.limit)} for t in self.tasks}
 
         def on_result(job: Any, res: Any) -> None:
-            t, tid, idx, psha = job.key
-            self.store.executions.append({"task": t, "task_id": tid, "sample_idx": idx, "program_sha256": psha,
-                                          "outcome": res.outcome, "detail": res.detail,
-                                          "duration_s": res.duration_s})
-            self.judged_here += 1
+            if judge.on_result(job, res):
+                self.judged_here += 1
 
-        with SandboxPool(self.cfg.sandbox, self.cfg.workers) as pool:
+        with judge.pool(task_ids) as pool:
             warned = False
             finished = False
             while not finished and not self.stop.is_set():
@@ -93,18 +74,16 @@ class _Executor(threading.Thread):
                     except queue.Empty:
                         break
                 finished = chunk[-1] is None
-                jobs = [j for rec in chunk if rec is not None and (j := job_of(rec)) is not None]
+                jobs = [j for rec in chunk if rec is not None and (j := judge.job(rec)) is not None]
                 if jobs:
                     if not warned:
                         warned = True
-                        layers = pool.layers
-                        if not (layers.get("network_namespace") and layers.get("readonly_root")):
-                            runner.warn("the sandbox runs without its namespaces ("
-                                        + "; ".join(layers.get("notes") or ["unknown"])
-                                        + "): model code can reach the network and write files; "
-                                        "see results.json 'sandbox'")
+                        runner.warn_layers(pool.layers)
                     pool.run(jobs, on_result)
                     self.store.executions.sync()
+            if not self.stop.is_set():
+                judge.rerun(pool, on_result)
+                self.store.executions.sync()
 
 
 def generate_and_execute(backend: Any, tasks: Sequence[Task], cfg: runner.RunConfig, store: Any) -> int:

@@ -180,68 +180,99 @@ def program_of(task: Task, problem: Problem, rec: dict) -> str:
     return task.program(problem, rec["completion"])
 
 
+class Judge:
+    """Generation records in, verdicts journaled: the part of execution that ``execute`` and the overlapped
+    pipeline (``pipeline.py``) share. Skips samples already judged (a sandbox_error is the harness's fault, not
+    a verdict: such samples run again on --resume) and sets aside verdicts a task wants re-run alone."""
+
+    def __init__(self, tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> None:
+        self.cfg, self.store = cfg, store
+        self.by_name = {t.name: t for t in tasks}
+        self.index = {t.name: {p.task_id: p for p in t.problems()} for t in tasks}
+        self.judged = {(r["task"], r["task_id"], r["sample_idx"], r["program_sha256"])
+                       for r in store.executions.records() if r["outcome"] != "sandbox_error"}
+        self.again: dict[tuple, Any] = {}  # verdicts a loaded machine may have decided: once more, alone
+        self.seen: set[tuple] = set()
+
+    def job(self, rec: dict) -> Any:
+        """The sandbox job of a generation record; None if its task is not in this run or it has a verdict."""
+        from evalkit.sandbox.pool import Job
+
+        task = self.by_name.get(rec["task"])
+        sample = (rec["task"], rec["task_id"], rec["sample_idx"])
+        if task is None or sample in self.seen:
+            return None
+        self.seen.add(sample)
+        program = program_of(task, self.index[task.name][rec["task_id"]], rec)
+        key = (*sample, sha256_text(program))
+        if key in self.judged:
+            return None
+        return Job(key, program, self.cfg.timeout if self.cfg.timeout is not None else task.timeout)
+
+    def pool(self, task_ids: dict[str, set[str]]) -> Any:
+        """A sandbox pool that also shows the tasks' own read-only files (``Task.sandbox_paths``)."""
+        from evalkit.sandbox.pool import SandboxPool
+
+        extra = list(self.cfg.sandbox.extra_paths)
+        for name, ids in task_ids.items():
+            if ids:
+                extra += [p for p in self.by_name[name].sandbox_paths(ids) if p not in extra]
+        return SandboxPool(replace(self.cfg.sandbox, extra_paths=tuple(extra)), self.cfg.workers)
+
+    def on_result(self, job: Any, res: ExecResult) -> bool:
+        """Journal a verdict; False when it was set aside to run again alone (see ``rerun``)."""
+        t, tid, idx, psha = job.key
+        if job.key not in self.again and self.by_name[t].rerun_alone(res.outcome, res.detail):
+            self.again[job.key] = job
+            return False
+        self.store.executions.append({"task": t, "task_id": tid, "sample_idx": idx, "program_sha256": psha,
+                                      "outcome": res.outcome, "detail": res.detail, "duration_s": res.duration_s})
+        return True
+
+    def rerun(self, pool: Any, on_result: Any) -> None:
+        """The set-aside samples, one at a time on an otherwise idle pool; their second verdict is final."""
+        while self.again:
+            key = next(iter(self.again))
+            pool.run([self.again[key]], on_result)
+            self.again.pop(key, None)
+            self.judged.add(key)
+
+
+def warn_layers(layers: dict) -> None:
+    """Say on the terminal when samples run with less isolation than the full set."""
+    if not (layers.get("network_namespace") and layers.get("readonly_root")):
+        warn("the sandbox runs without its namespaces (" + "; ".join(layers.get("notes") or ["unknown"])
+             + "): model code can reach the network and write files; see results.json 'sandbox'")
+    elif layers.get("fs_view") != "minimal":
+        warn("samples see the host's file system, read-only (" + "; ".join(layers.get("notes") or ["unknown"])
+             + "): model code can read what this user can read; see results.json 'sandbox'")
+
+
 def execute(tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> dict:
     """Run every generation that has no verdict yet; returns the sandbox's info (limits, active layers)."""
-    from evalkit.sandbox.pool import Job, SandboxPool
-
-    by_name = {t.name: t for t in tasks}
-    index = {t.name: {p.task_id: p for p in t.problems()} for t in tasks}
-    # a sandbox_error is the harness's fault, not a verdict: such samples run again on --resume
-    judged = {(r["task"], r["task_id"], r["sample_idx"], r["program_sha256"]) for r in store.executions.records()
-              if r["outcome"] != "sandbox_error"}
-    jobs = []
-    for rec in unique_generations(store):
-        task = by_name.get(rec["task"])
-        if task is None:
-            continue
-        program = program_of(task, index[task.name][rec["task_id"]], rec)
-        psha = sha256_text(program)
-        key = (rec["task"], rec["task_id"], rec["sample_idx"], psha)
-        if key not in judged:
-            timeout = cfg.timeout if cfg.timeout is not None else task.timeout
-            jobs.append(Job(key, program, timeout))
-    pool = SandboxPool(with_task_paths(cfg.sandbox, tasks, jobs), cfg.workers)
-    with pool:
+    judge = Judge(tasks, cfg, store)
+    recs = unique_generations(store)
+    jobs = [j for rec in recs if (j := judge.job(rec)) is not None]
+    task_ids: dict[str, set[str]] = {}  # every sample's, so the recorded view is the one its verdict had
+    for rec in recs:
+        if rec["task"] in judge.by_name:
+            task_ids.setdefault(rec["task"], set()).add(rec["task_id"])
+    with judge.pool(task_ids) as pool:
         if jobs:
-            layers = pool.layers
-            if not (layers.get("network_namespace") and layers.get("readonly_root")):
-                warn("the sandbox runs without its namespaces (" + "; ".join(layers.get("notes") or ["unknown"])
-                     + "): model code can reach the network and write files; see results.json 'sandbox'")
-            elif layers.get("fs_view") != "minimal":
-                warn("samples see the host's file system, read-only (" + "; ".join(layers.get("notes") or ["unknown"])
-                     + "): model code can read what this user can read; see results.json 'sandbox'")
+            warn_layers(pool.layers)
             bar = progress(total=len(jobs), desc="execute", unit="sample")
 
-            again: dict[tuple, Job] = {}  # verdicts a loaded machine may have decided: once more, alone
-
-            def on_result(job: Job, res: ExecResult) -> None:
-                t, tid, idx, psha = job.key
-                if job.key not in again and by_name[t].rerun_alone(res.outcome, res.detail):
-                    again[job.key] = job
-                    return
-                store.executions.append({"task": t, "task_id": tid, "sample_idx": idx, "program_sha256": psha,
-                                         "outcome": res.outcome, "detail": res.detail,
-                                         "duration_s": res.duration_s})
-                bar.update(1)
+            def on_result(job: Any, res: ExecResult) -> None:
+                if judge.on_result(job, res):
+                    bar.update(1)
 
             try:
                 pool.run(jobs, on_result)
-                for job in list(again.values()):
-                    pool.run([job], on_result)
+                judge.rerun(pool, on_result)
             finally:
                 store.executions.sync()
                 bar.close()
         return pool.info()
-
-
-def with_task_paths(sandbox: SandboxConfig, tasks: Sequence[Task], jobs: Sequence[Any]) -> SandboxConfig:
-    """The sandbox config plus the read-only paths the tasks' samples need (``Task.sandbox_paths``)."""
-    extra = list(sandbox.extra_paths)
-    for t in tasks:
-        ids = {j.key[1] for j in jobs if j.key[0] == t.name}
-        if ids:
-            extra += [p for p in t.sandbox_paths(ids) if p not in extra]
-    return replace(sandbox, extra_paths=tuple(extra))
 
 
 def unique_generations(store: RunStore) -> list[dict]:
