@@ -73,6 +73,17 @@ def apply_manifest(args: argparse.Namespace, given: set[str], manifest: dict) ->
     }
     if model.get("dtype") in _DTYPE_FLAGS and model.get("backend") == "hf":
         take["dtype"] = _DTYPE_FLAGS[model["dtype"]]
+    if model.get("engine") in ("fast", "eager"):
+        take["engine"] = model["engine"]
+    if model.get("backend") == "openai":  # the servers may have moved: --base-url given now wins
+        take["backend"] = "openai"
+        urls = [ep.get("url") for ep in (model.get("serving") or {}).get("endpoints") or [] if ep.get("url")]
+        take["base_url"] = ",".join(urls) or None
+    if sandbox.get("extra_paths"):
+        take["sandbox_path"] = list(sandbox["extra_paths"])
+    stops = {t.get("infill_stop") for t in manifest["tasks"].values() if isinstance(t, dict) and t.get("single_line")}
+    if len(stops) == 1:
+        take["infill_stop"] = stops.pop()
     overrides = manifest.get("overrides") or {}
     take["stop"] = overrides.get("stop")
     take["max_new_tokens"] = overrides.get("max_new_tokens")
