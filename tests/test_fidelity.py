@@ -182,6 +182,26 @@ def test_pick_never_returns_a_token_without_mass():
     assert got == [0, 0]
 
 
+def test_fast_engine_pick_never_returns_a_token_without_mass():
+    """The fast engine's on-device draw (24 random bits, float32): the largest draw times a total mass that
+    rounds up must still land on a token with probability."""
+    import torch
+
+    from evalkit.backends.base import GenerationParams
+    from evalkit.backends.engine import pick
+
+    u = torch.full((2,), 1 - 2**-24)
+    # the first row's total mass rounds above the largest draw's product; its last token has no mass
+    logits = torch.tensor([[0.0, 0.0, 0.0, float("-inf")], [3.0, 1.0, 0.0, -1.0]])
+    for top_p in (1.0, 0.5):
+        got = pick(logits, GenerationParams(temperature=1.0, top_p=top_p), u).tolist()
+        assert got[0] in (0, 1, 2)
+        assert got[1] == (0 if top_p == 0.5 else 3)
+    probs = torch.tensor([[0.5, 0.5, 0.0]])  # cdf [0.5, 1.0, 1.0]: a draw of the whole mass must not reach id 2
+    got = pick(torch.log(probs), GenerationParams(temperature=1.0), torch.ones(1)).tolist()
+    assert got == [1]
+
+
 # -- 5. max_new_tokens per task -------------------------------------------------------------------------------
 def test_requests_carry_their_task_cap():
     data_dir()

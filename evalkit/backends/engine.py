@@ -71,7 +71,10 @@ def pick(logits: Any, params: GenerationParams, u: Any) -> Any:
         drop = torch.zeros_like(drop_sorted).scatter(-1, si, drop_sorted)
         probs = probs.masked_fill(drop, 0.0)
     cdf = probs.cumsum(dim=-1)
-    idx = torch.searchsorted(cdf, (u.to(cdf.dtype) * cdf[:, -1]).unsqueeze(-1), right=True).squeeze(-1)
+    total = cdf[:, -1]
+    # kept below the total mass: a product that rounds up to it would land past the last token of positive mass
+    target = torch.minimum(u.to(cdf.dtype) * total, torch.nextafter(total, torch.zeros_like(total)))
+    idx = torch.searchsorted(cdf, target.unsqueeze(-1), right=True).squeeze(-1)
     return idx.clamp_(max=probs.shape[-1] - 1)
 
 
