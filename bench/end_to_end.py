@@ -4,9 +4,8 @@
     python bench/end_to_end.py --device cuda --json out.json
 
 1. Wall time of one run (HumanEval, --limit problems x --samples, sampled) done two ways with the same backend:
-   ``runner.generate`` then ``runner.execute`` (generate-then-execute) and ``pipeline.generate_and_execute`` then
-   ``runner.execute`` (the sandbox judges while the model generates), each into a fresh run store; the verdicts
-   must be the same. Prints both times and the ratio.
+   ``runner.generate`` then ``runner.execute`` (generate-then-execute) and ``pipeline.generate_and_execute`` (the
+   sandbox judges while the model generates), each into a fresh run store; the verdicts must be the same. Prints both times and the ratio.
 2. Greedy: fast engine == eager engine, text for text. Sampled: how many completions of the fast engine differ
    between batch sizes 1, 16 and auto.
 """
@@ -85,10 +84,11 @@ def main() -> int:
             store = RunStore(Path(tmp) / f"{way}{rep}", runner.manifest_for(backend.info(), [task], cfg), resume=False)
             t = time.perf_counter()
             if way == "overlap":
-                pipeline.generate_and_execute(backend, [task], cfg, store)
+                if pipeline.generate_and_execute(backend, [task], cfg, store) is None:
+                    runner.execute([task], cfg, store)
             else:
                 runner.generate(backend, [task], cfg, store)
-            runner.execute([task], cfg, store)
+                runner.execute([task], cfg, store)
             times[way] = min(times.get(way, float("inf")), time.perf_counter() - t)
             verdicts[way] = sorted((r["task_id"], r["sample_idx"], r["outcome"]) for r in store.executions.records())
             store.close()

@@ -340,13 +340,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     manifest = runner.manifest_for(backend.info(), tasks, cfg)
     manifest |= resume.command_record(args)  # data folder and overrides: what `evaluate` and --resume reuse
     store = RunStore(out_dir, manifest, resume=args.resume)
+    sandbox_info = None
     try:
         if args.generate_only:
             runner.generate(backend, tasks, cfg, store)
         else:  # the sandbox judges samples while the model generates the next ones (evalkit/pipeline.py)
             from evalkit.pipeline import generate_and_execute
 
-            generate_and_execute(backend, tasks, cfg, store)
+            sandbox_info = generate_and_execute(backend, tasks, cfg, store)
         if args.generate_only:
             store.close()
             print(f"generated: {out_dir / 'generations.jsonl'}; score with: evalkit evaluate {out_dir}")
@@ -354,15 +355,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     except BaseException:
         store.close()
         raise
-    return _score(tasks, cfg, store)
+    return _score(tasks, cfg, store, sandbox_info)
 
 
-def _score(tasks: list, cfg: Any, store: Any) -> int:
-    """Execute what has no verdict yet, write the final files, print the summary."""
+def _score(tasks: list, cfg: Any, store: Any, sandbox_info: dict | None = None) -> int:
+    """Execute what has no verdict yet (unless ``sandbox_info`` says it was all judged), write the final files."""
     from evalkit import runner
 
     try:
-        info = runner.execute(tasks, cfg, store)
+        info = sandbox_info if sandbox_info is not None else runner.execute(tasks, cfg, store)
         results = runner.finalize(tasks, cfg, store, info)
     finally:
         store.close()

@@ -4,7 +4,7 @@
 generation reaches the executor as it is journaled; the executor hands what has arrived to the sandbox pool in
 chunks and journals the verdicts. The journals are the same as without overlap, so ``--resume`` works exactly as
 before: generation skips journaled samples, execution skips judged ones, and the ``runner.execute`` pass that
-follows (in ``_score``) judges anything the executor had not reached.
+follows when judging stopped early (an error in the executor) judges what is left.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class _Executor(threading.Thread):
         self.error: BaseException | None = None
         self.stop = threading.Event()
         self.judged_here = 0
+        self.info: dict | None = None  # the pool's info once every generation has a verdict
 
     def run(self) -> None:
         try:
@@ -81,22 +82,27 @@ class _Executor(threading.Thread):
                         runner.warn_layers(pool.layers)
                     pool.run(jobs, on_result)
                     self.store.executions.sync()
-            if not self.stop.is_set():
+            if finished and not self.stop.is_set():
+                # anything journaled without passing through here (none, normally): judged now, in this pool
+                rest = [j for rec in runner.unique_generations(self.store) if (j := judge.job(rec)) is not None]
+                if rest:
+                    pool.run(rest, on_result)
                 judge.rerun(pool, on_result)
                 self.store.executions.sync()
+                self.info = pool.info()
 
 
-def generate_and_execute(backend: Any, tasks: Sequence[Task], cfg: runner.RunConfig, store: Any) -> int:
-    """``runner.generate`` with the sandbox judging each generation as soon as it is journaled; returns how
-    many samples were generated. Verdicts land in the executions journal; ``runner.execute`` then finds only
-    what is left (samples of an earlier run, or ones the executor had not reached)."""
+def generate_and_execute(backend: Any, tasks: Sequence[Task], cfg: runner.RunConfig, store: Any) -> dict | None:
+    """``runner.generate`` with the sandbox judging each generation as soon as it is journaled. Returns the
+    sandbox's info (as ``runner.execute`` does) once every generation has its verdict, or None when judging
+    stopped early: then ``runner.execute`` judges what is left."""
     inbox: queue.Queue = queue.Queue()
     for rec in runner.unique_generations(store):  # --resume: earlier generations without verdicts go first
         inbox.put(rec)
     executor = _Executor(tasks, cfg, store, inbox)
     executor.start()
     try:
-        made = runner.generate(backend, tasks, cfg, _StoreView(store, _Tee(store.generations, inbox)))
+        runner.generate(backend, tasks, cfg, _StoreView(store, _Tee(store.generations, inbox)))
     except BaseException:
         executor.stop.set()
         inbox.put(None)
@@ -108,4 +114,5 @@ def generate_and_execute(backend: Any, tasks: Sequence[Task], cfg: runner.RunCon
     if executor.error is not None:
         runner.warn(f"judging during generation stopped ({type(executor.error).__name__}: {executor.error}); "
                     "the remaining samples are judged now")
-    return made
+        return None
+    return executor.info
