@@ -26,6 +26,7 @@ def test_end_to_end_every_architecture(arch, tiny_models, tmp_path):
     out = tmp_path / "run"
     r = evalkit("run", "--model", str(model), "--tasks", "humaneval", "--limit", "5", *GEN, "--output-dir", str(out))
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "Loading weights" not in r.stderr  # transformers' bar: not in logs (stderr is not a terminal)
     res = json.loads((out / "results.json").read_text())
     t = res["tasks"]["humaneval"]
     assert t["n_problems"] == 5 and t["n_samples_per_problem"] == 1
