@@ -319,7 +319,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.resume and not args.output_dir:
         raise UserError("--resume needs --output-dir (the run to continue)")
-    out_dir = Path(args.output_dir) if args.output_dir else _default_output_dir(args.model)
+    served_default = args.backend == "openai" and args.model == "reference"  # the server's one model
+    out_dir = Path(args.output_dir) if args.output_dir else _default_output_dir("served" if served_default
+                                                                                else args.model)
     if args.resume and (old := resume.read_manifest(out_dir)) is not None:  # the run's own settings
         resume.apply_manifest(args, resume.given_options(_parser(), "run", getattr(args, "argv", None) or []), old)
     if args.limit is not None and args.limit < 1:
