@@ -57,6 +57,20 @@ def uniform(key_lo: Any, key_hi: Any, step: Any) -> Any:
     return (h >> 8).float() / float(1 << 24)
 
 
+def sampling_probs(logits: Any, params: GenerationParams) -> Any:
+    """Probabilities after temperature and top-p (Meta's rule: keep the smallest prefix of the sorted tokens whose
+    mass before each token is at most top_p), in vocabulary order; shared by both engines."""
+    import torch
+
+    probs = torch.softmax(logits.float() / params.temperature, dim=-1)
+    if params.top_p < 1.0:
+        sp, si = probs.sort(dim=-1, descending=True)
+        drop_sorted = (sp.cumsum(dim=-1) - sp) > params.top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, si, drop_sorted)
+        probs = probs.masked_fill(drop, 0.0)
+    return probs
+
+
 def pick(logits: Any, params: GenerationParams, u: Any) -> Any:
     """Next tokens: argmax when greedy, else inverse-CDF sampling in vocabulary order after temperature and
     top-p, exactly the eager path's ``_pick`` with the uniform draws ``u`` given."""
@@ -64,12 +78,7 @@ def pick(logits: Any, params: GenerationParams, u: Any) -> Any:
 
     if params.greedy:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits.float() / params.temperature, dim=-1)
-    if params.top_p < 1.0:
-        sp, si = probs.sort(dim=-1, descending=True)
-        drop_sorted = (sp.cumsum(dim=-1) - sp) > params.top_p
-        drop = torch.zeros_like(drop_sorted).scatter(-1, si, drop_sorted)
-        probs = probs.masked_fill(drop, 0.0)
+    probs = sampling_probs(logits, params)
     cdf = probs.cumsum(dim=-1)
     total = cdf[:, -1]
     # kept below the total mass: a product that rounds up to it would land past the last token of positive mass

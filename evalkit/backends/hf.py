@@ -259,12 +259,9 @@ class HFBackend:
         torch = self.torch
         if params.greedy:
             return logits.argmax(dim=-1)
-        probs = torch.softmax(logits.float() / params.temperature, dim=-1)
-        if params.top_p < 1.0:
-            sp, si = probs.sort(dim=-1, descending=True)
-            drop_sorted = (sp.cumsum(dim=-1) - sp) > params.top_p
-            drop = torch.zeros_like(drop_sorted).scatter(-1, si, drop_sorted)
-            probs = probs.masked_fill(drop, 0.0)
+        from evalkit.backends.engine import sampling_probs
+
+        probs = sampling_probs(logits, params)
         # float64 throughout: a draw that rounds to 1.0 in float32 would land past the last token of positive mass
         dev = "cpu" if probs.device.type == "mps" else probs.device  # MPS has no float64
         cdf = probs.to(dev, torch.float64).cumsum(dim=-1)
