@@ -16,6 +16,7 @@ _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|PASSPHRASE|API_?KEY|ACCESS_?KEY|P
                           re.IGNORECASE)
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_\-.+/=:~@]+")
 _MIN_CUT = 8  # a secret cut at the end of a detail is redacted down to this many characters
+_CUT_AT = 200  # the worker cuts a message at 200 characters: only a detail that long can end in a cut secret
 
 
 def _token_shaped(name: str, value: str) -> bool:
@@ -36,9 +37,13 @@ def secrets_of(environ: Mapping[str, str], kept: Iterable[str]) -> tuple[str, ..
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
+    if not text:
+        return text
     for s in secrets:
         if s in text:
             text = text.replace(s, REDACTED)
+        if len(text) < _CUT_AT:
+            continue
         for cut in range(len(s) - 1, _MIN_CUT - 1, -1):  # the detail was cut in the middle of the secret
             if text.endswith(s[:cut]):
                 text = text[: len(text) - cut] + REDACTED
