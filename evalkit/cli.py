@@ -330,7 +330,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     tasks = _load_tasks([t.strip() for t in args.tasks.split(",") if t.strip()], args, stop)
     _check_protocol(args, tasks)
     cfg = _run_config(args, tasks)
-    resume.precheck(out_dir, args.resume, runner.manifest_for({"id": resume.model_id(args.model)}, tasks, cfg))
+    resume.precheck(out_dir, args.resume, runner.manifest_for({"id": resume.model_id(args.model, args.backend)}, tasks, cfg))
     backend = load_backend(
         args.model, revision=args.revision, dtype=args.dtype, device=args.device, device_map=args.device_map,
         batch_size=args.batch_size, trust_remote_code=args.trust_remote_code, fim=args.fim or "psm",
@@ -384,12 +384,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not src.exists():
         raise UserError(f"{src}: no such file or directory")
     if src.is_dir() and (src / "manifest.json").exists():  # a run made with --generate-only
-        from evalkit.resume import read_manifest, same_data
+        from evalkit.resume import apply_manifest, given_options, read_manifest, same_data
 
         manifest = read_manifest(src) or {}
+        # the run's sandbox limits and --sandbox-path, unless given now (the data folder: below)
+        apply_manifest(args, given_options(_parser(), "evaluate", getattr(args, "argv", None) or []) | {"data_dir"},
+                       manifest)
         if args.data_dir is None and manifest.get("data_dir") and Path(manifest["data_dir"]).exists():
             args.data_dir = manifest["data_dir"]  # the data the run was generated with
-        tasks = _load_tasks(list(manifest["tasks"]), args)
+        stop = (manifest.get("overrides") or {}).get("stop")
+        tasks = _load_tasks(list(manifest["tasks"]), args, [_unescape(s) for s in stop] if stop else None)
+        _plus_tasks(tasks, args)
+        for t in tasks:  # the stop rule the run generated with (--infill-stop)
+            if getattr(t, "single_line", False) and (manifest["tasks"].get(t.name) or {}).get("infill_stop"):
+                t.infill_stop = manifest["tasks"][t.name]["infill_stop"]
         same_data(tasks, manifest)
         gen = manifest["config"]["generation"]
         cfg = runner.RunConfig(limit=manifest["config"].get("limit"), n_samples=gen["n_samples"],
@@ -399,6 +407,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not args.task:
             raise UserError("--task is required when FILE is not a run directory")
         tasks = _load_tasks([args.task], args)
+        _plus_tasks(tasks, args)
         task = tasks[0]
         records = read_samples(src, task)
         covered = {r["task_id"] for r in records}
@@ -417,16 +426,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         # restrict the scored problems to those the file covers
         for t in tasks:
             t._problems = [p for p in t.problems() if p.task_id in covered]
-    plus_tasks = [t for t in tasks if hasattr(t, "dataset_md5")]  # EvalPlus tasks
-    if args.evalplus_json and not plus_tasks:
-        store.close()
-        raise UserError("--evalplus-json needs an EvalPlus task (humaneval-plus, mbpp-plus)")
     rc = _score(tasks, cfg, store)
     if args.evalplus_json:
         from evalkit.plus.verdicts import write_eval_results
 
-        print(f"evalplus eval_results: {write_eval_results(plus_tasks, store.dir)}")
+        print(f"evalplus eval_results: {write_eval_results(_plus_tasks(tasks, args), store.dir)}")
     return rc
+
+
+def _plus_tasks(tasks: list, args: argparse.Namespace) -> list:
+    """The EvalPlus tasks among ``tasks``; --evalplus-json without one is refused before anything is written."""
+    plus = [t for t in tasks if hasattr(t, "dataset_md5")]
+    if args.evalplus_json and not plus:
+        raise UserError("--evalplus-json needs an EvalPlus task (humaneval-plus, mbpp-plus)")
+    return plus
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from evalkit import runner
+from evalkit.errors import UserError
 from evalkit.task import Task
 
 
@@ -46,6 +47,7 @@ class _Executor(threading.Thread):
         self.tasks, self.cfg, self.store, self.inbox = tasks, cfg, store, inbox
         self.error: BaseException | None = None
         self.stop = threading.Event()
+        self.ready = threading.Event()  # set once the sandbox pool has started, or failed to
         self.judged_here = 0
         self.info: dict | None = None  # the pool's info once every generation has a verdict
 
@@ -54,6 +56,8 @@ class _Executor(threading.Thread):
             self._run()
         except BaseException as e:  # reported by the caller; the runner's own execute pass follows anyway
             self.error = e
+        finally:
+            self.ready.set()
 
     def _run(self) -> None:
         judge = runner.Judge(self.tasks, self.cfg, self.store)
@@ -65,6 +69,7 @@ class _Executor(threading.Thread):
                 self.judged_here += 1
 
         with judge.pool(task_ids) as pool:
+            self.ready.set()
             warned = False
             finished = False
             while not finished and not self.stop.is_set():
@@ -101,6 +106,9 @@ def generate_and_execute(backend: Any, tasks: Sequence[Task], cfg: runner.RunCon
         inbox.put(rec)
     executor = _Executor(tasks, cfg, store, inbox)
     executor.start()
+    executor.ready.wait()
+    if isinstance(executor.error, UserError):  # e.g. a task's files for the sandbox cannot be made: say so now,
+        raise executor.error                   # not after hours of generation
     try:
         runner.generate(backend, tasks, cfg, _StoreView(store, _Tee(store.generations, inbox)))
     except BaseException:

@@ -59,7 +59,7 @@ def apply_manifest(args: argparse.Namespace, given: set[str], manifest: dict) ->
         "revision": model.get("revision"),
         "tasks": ",".join(manifest["tasks"]),
         "limit": cfg.get("limit"),
-        "preset": gen.get("preset"),
+        "preset": gen.get("preset") or (gen.get("preset_overrides") or {}).get("requested"),
         "n_samples": gen.get("n_samples"),
         "temperature": gen.get("temperature"),
         "top_p": gen.get("top_p"),
@@ -76,9 +76,11 @@ def apply_manifest(args: argparse.Namespace, given: set[str], manifest: dict) ->
     if model.get("engine") in ("fast", "eager"):
         take["engine"] = model["engine"]
     if model.get("backend") == "openai":  # the servers may have moved: --base-url given now wins
-        take["backend"] = "openai"
-        urls = [ep.get("url") for ep in (model.get("serving") or {}).get("endpoints") or [] if ep.get("url")]
-        take["base_url"] = ",".join(urls) or None
+        serving = model.get("serving") or {}
+        urls = [ep.get("url") for ep in serving.get("endpoints") or [] if ep.get("url")]
+        take |= {"backend": "openai", "base_url": ",".join(urls) or None, "tokenizer": model.get("tokenizer"),
+                 "api_key_env": serving.get("api_key_env"), "concurrency": serving.get("concurrency"),
+                 "request_timeout": serving.get("request_timeout_s"), "max_retries": serving.get("max_retries")}
     if sandbox.get("extra_paths"):
         take["sandbox_path"] = list(sandbox["extra_paths"])
     stops = {t.get("infill_stop") for t in manifest["tasks"].values() if isinstance(t, dict) and t.get("single_line")}
@@ -102,11 +104,14 @@ def command_record(args: argparse.Namespace) -> dict:
             "overrides": {"stop": args.stop, "max_new_tokens": args.max_new_tokens}}
 
 
-def model_id(model: str) -> str:
-    """The id a backend will record for ``model`` (a local path as the HF backend spells it)."""
+def model_id(model: str, backend: str = "hf") -> str:
+    """The id a backend will record for ``model`` (a local path as the HF backend spells it; a served model's
+    name as the server spells it)."""
     from evalkit.backends.hf import _looks_local
 
-    return str(Path(model).expanduser()) if model != "reference" and _looks_local(model) else model
+    if backend == "openai" or model == "reference" or not _looks_local(model):
+        return model
+    return str(Path(model).expanduser())
 
 
 def differences(old: dict, new: dict) -> list[str]:
