@@ -20,7 +20,7 @@ from evalkit.errors import UserError
 
 def check_data_dir(path: str | os.PathLike[str], origin: str = "--data-dir") -> Path:
     """The data folder (or a single data file), or one clear error if it does not exist or is empty."""
-    p = Path(path).expanduser().absolute()  # recorded as dataset_source: the same whatever the cwd
+    p = Path(os.path.abspath(Path(path).expanduser()))  # recorded as dataset_source: the same from any cwd
     if p.is_file():
         return p
     if not p.exists():

@@ -81,3 +81,39 @@ def test_every_run_file_has_the_same_umask_mode(tmp_path):
     modes = {f.name: oct(os.stat(f).st_mode & 0o777) for f in out.iterdir()}
     assert set(modes) == {"manifest.json", "generations.jsonl", "executions.jsonl", "samples.jsonl", "results.json"}
     assert set(modes.values()) == {oct(0o640)}, modes
+
+
+def test_resume_alone_from_another_cwd_with_a_relative_data_dir_and_a_modified_preset(tmp_path):
+    """The run's data path is recorded absolute, and a preset with overrides is restored as asked."""
+    from conftest import data_dir
+
+    data = os.path.relpath(data_dir(), tmp_path)
+    out = tmp_path / "r"
+    r = evalkit("run", "--tasks", "mbpp", "--limit", "1", "--data-dir", data, "--preset", "paper-pass100",
+                "--n-samples", "2", "--generate-only", "--output-dir", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = evalkit("run", "--resume", "--output-dir", str(out))  # another working directory
+    assert r.returncode == 0, r.stderr
+    gen = json.loads((out / "results.json").read_text())["config"]["generation"]
+    assert gen["n_samples"] == 2 and gen["preset_overrides"]["requested"] == "paper-pass100"
+
+
+def test_evaluate_of_a_generate_only_run_keeps_its_stops_and_sandbox_limits(tmp_path):
+    out = tmp_path / "r"
+    r = evalkit("run", "--limit", "2", "--stop", "\\nSTOP", "--timeout", "7", "--memory-mb", "2048",
+                "--generate-only", "--output-dir", str(out))
+    assert r.returncode == 0, r.stderr
+    r = evalkit("evaluate", str(out))
+    assert r.returncode == 0, r.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert res["tasks"]["humaneval"]["stop_sequences"] == ["\nSTOP"]
+    assert res["tasks"]["humaneval"]["timeout_s"] == 7 and res["sandbox"]["limits"]["memory_mb"] == 2048
+
+
+def test_evalplus_json_without_an_evalplus_task_writes_nothing(tmp_path):
+    f = tmp_path / "s.jsonl"
+    f.write_text(json.dumps({"task_id": "HumanEval/0", "completion": "    return True\n"}) + "\n")
+    out = tmp_path / "o"
+    assert_one_line_error(evalkit("evaluate", "--task", "humaneval", "--evalplus-json", str(f), "--output-dir",
+                                  str(out)), "--evalplus-json needs an EvalPlus task")
+    assert not out.exists()
