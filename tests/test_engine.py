@@ -1,4 +1,5 @@
-"""The fast decode engine (evalkit/backends/engine.py) on tiny random models with the real 32k Code Llama vocabulary."""
+"""The fast decode engine (evalkit/backends/engine.py) on tiny random models with the real 32k Code Llama vocabulary
+(a small trained one where ../shared/tokenizers is missing)."""
 
 from __future__ import annotations
 
@@ -33,17 +34,40 @@ ARCHS = {
 }
 
 
+_TOK: list = []
+
+
+def _tokenizer() -> tuple[str, int]:
+    """(tokenizer dir, vocabulary size): the real Code Llama tokenizer (32,016 pieces) where ../shared has it,
+    else a small SentencePiece-like one trained here (same special ids: pad 0, BOS 1, EOS 2), so a fresh clone
+    runs these tests too; CI runs them with the real vocabulary."""
+    if not _TOK:
+        if CODELLAMA.is_dir():
+            _TOK.append((str(CODELLAMA), 32016))
+        else:
+            import tempfile
+
+            import tiny
+
+            d = tempfile.mkdtemp(prefix="evalkit-engine-tok-")
+            tok = tiny.train_tokenizer("metaspace")
+            assert (tok.bos_token_id, tok.eos_token_id) == (1, 2)
+            tok.save_pretrained(d)
+            transformers.LlamaConfig(vocab_size=len(tok), bos_token_id=1, eos_token_id=2).save_pretrained(d)
+            _TOK.append((d, len(tok)))
+    return _TOK[0]
+
+
 def _model(arch: str, seed: int = 0, **extra):  # noqa: ANN202
     cls, kw = ARCHS[arch]
-    cfg = getattr(transformers, cls)(vocab_size=32016, bos_token_id=1, eos_token_id=2, pad_token_id=0, **kw, **extra)
+    cfg = getattr(transformers, cls)(vocab_size=_tokenizer()[1], bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                                     **kw, **extra)
     torch.manual_seed(seed)
     return transformers.AutoModelForCausalLM.from_config(cfg).eval()
 
 
 def _backend(model, batch_size, engine="fast") -> HFBackend:  # noqa: ANN001
-    if not CODELLAMA.is_dir():
-        pytest.skip("the Code Llama tokenizer is not available (../shared/tokenizers/codellama-7b)")
-    b = HFBackend(str(CODELLAMA), device="cpu", load_weights=False, batch_size=batch_size, engine=engine)
+    b = HFBackend(_tokenizer()[0], device="cpu", load_weights=False, batch_size=batch_size, engine=engine)
     b.attach(model)
     return b
 
