@@ -66,6 +66,11 @@ def _open_text(path: Path) -> str:
             raise UserError(f"{path}: gzip data cut short (truncated file?)") from None
         except (OSError, zlib.error) as e:
             raise UserError(f"{path}: corrupt gzip data ({e})") from None
+    return decode_utf8(path, raw)
+
+
+def decode_utf8(path: Path, raw: bytes) -> str:
+    """``raw`` as text, or one error naming the file and the line of the first byte that is not UTF-8."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:

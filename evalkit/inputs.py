@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from evalkit.datafiles import decode_utf8
 from evalkit.errors import UserError
 from evalkit.task import Task
 
@@ -25,11 +26,7 @@ def _read_text(path: Path) -> str:
         raise UserError(f"{path}: is a directory without a run manifest") from None
     except OSError as e:
         raise UserError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise UserError(f"{path}:{line}: not valid UTF-8") from None
+    return decode_utf8(path, data)
 
 
 def read_samples(path: str | Path, task: Task) -> list[dict]:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from evalkit.backends.base import Generation, GenerationParams, GenerationRequest, OnResult
+from evalkit.backends.base import GenerationParams, GenerationRequest, OnResult
 from evalkit.task import FimPrompt
 
 _M32 = 0xFFFFFFFF
@@ -425,13 +425,7 @@ class FastEngine:
         n_used = 0  # slots [0, n_used) may be occupied
 
         def emit(row: dict[str, Any], new_ids: list[int]) -> None:
-            ids, req = row["ids"], row["req"]
-            if new_ids and new_ids[-1] in end_ids:
-                new_ids = new_ids[:-1]
-            extra = {}
-            if not isinstance(req.prompt, str):
-                extra["model_input"] = b.tok.decode(ids, skip_special_tokens=False)
-            on_result(req, Generation(text=b.decode_new(new_ids), n_tokens=len(new_ids), extra=extra))
+            on_result(row["req"], b.finished(row["ids"], row["req"], new_ids, end_ids))
 
         def admit(free: list[int]) -> None:
             take = []

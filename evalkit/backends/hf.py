@@ -234,12 +234,7 @@ class HFBackend:
             bs = int(self.batch_size)
 
         def emit(ids: list[int], req: GenerationRequest, new_ids: list[int]) -> None:
-            if new_ids and new_ids[-1] in end_ids:
-                new_ids = new_ids[:-1]
-            extra = {}
-            if not isinstance(req.prompt, str):
-                extra["model_input"] = self.tok.decode(ids, skip_special_tokens=False)
-            on_result(req, Generation(text=self.decode_new(new_ids), n_tokens=len(new_ids), extra=extra))
+            on_result(req, self.finished(ids, req, new_ids, end_ids))
 
         while encoded:
             batch = _Batch(self, params, end_ids, bs, emit)
@@ -254,6 +249,16 @@ class HFBackend:
                 batch = None
                 self.torch.cuda.empty_cache()
                 bs = max(1, bs // 2)
+
+    def finished(self, ids: list[int], req: GenerationRequest, new_ids: list[int], end_ids: set[int]) -> Generation:
+        """A finished sequence as the backend reports it (both engines): the end token dropped, the new tokens
+        decoded after an anchor, and for chat/FIM prompts the exact model input."""
+        if new_ids and new_ids[-1] in end_ids:
+            new_ids = new_ids[:-1]
+        extra = {}
+        if not isinstance(req.prompt, str):
+            extra["model_input"] = self.tok.decode(ids, skip_special_tokens=False)
+        return Generation(text=self.decode_new(new_ids), n_tokens=len(new_ids), extra=extra)
 
     def _pick(self, logits: Any, params: GenerationParams, rngs: list[random.Random]) -> Any:
         torch = self.torch
