@@ -3,11 +3,57 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 DEFAULT_KS = (1, 10, 100)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A score a task declares. Each sample row of samples.jsonl has ``scores[name]``; results.json has, per task,
+    ``metrics[name]``: for a ``binary`` metric (a score of 0 or 1 per sample) pass@k with CIs over problems
+    (``"pass@1"``, ``"pass@1_ci"``, ...) and ``problems`` = {task_id: [n, c]}; for a ``mean`` metric (a score in
+    [0, 1] per sample: exact match, edit similarity) the mean over problems of the per-problem mean, with a
+    bootstrap CI (``"mean"``, ``"mean_ci"``) and ``problems`` = {task_id: [n, sum of scores]}. The first declared
+    metric is the task's headline; a binary headline named ``pass`` is also written as the task's own
+    ``pass@k`` keys, as before."""
+
+    name: str
+    kind: str  # "binary" | "mean"
+    label: str  # what tables show: "pass@k", "base pass@k", "exact match", "edit similarity"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("binary", "mean"):
+            raise ValueError(f"metric kind must be binary or mean, not {self.kind!r}")
+
+
+PASS = Metric("pass", "binary", "pass@k")
+
+
+def summarize_metric(metric: Metric, per_problem: Mapping[str, Sequence[float]], ks: Iterable[int] = DEFAULT_KS,
+                     clusters: Mapping[str, str | None] | None = None) -> dict[str, object]:
+    """One declared metric's block of results.json from its scores per problem (task_id -> the samples' scores)."""
+    out: dict[str, object] = {"kind": metric.kind, "label": metric.label}
+    if metric.kind == "binary":
+        counts = {t: (len(v), int(sum(1 for x in v if x >= 1))) for t, v in per_problem.items()}
+        out |= summarize(counts, ks, clusters=clusters)
+        out["problems"] = {t: [n, c] for t, (n, c) in counts.items()}
+        return out
+    sums = {t: (len(v), float(sum(v))) for t, v in per_problem.items()}
+    vals = np.array([s / n for n, s in sums.values()], dtype=float)
+    if len(vals):
+        out["mean"] = float(vals.mean())
+        if clusters and any(c is not None for c in clusters.values()):
+            groups = np.array([clusters.get(t) or t for t in sums])
+            lo, hi = cluster_bootstrap_ci(vals, groups)
+        else:
+            lo, hi = bootstrap_ci(vals)
+        out["mean_ci"] = [lo, hi]
+    out["problems"] = {t: [n, s] for t, (n, s) in sums.items()}
+    return out
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
