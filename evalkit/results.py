@@ -46,12 +46,18 @@ class RunResult:
 
 
 def reference_tables() -> dict[str, dict[str, Any]]:
-    """Every run of every reference file shipped in ``results/paper`` (installed as ``evalkit.paper``)."""
+    """Every run of every reference file shipped in ``results/paper`` (installed as ``evalkit.paper``). A run
+    named in several files (one file per table family: ``codellama.json``, ``codellama-multiple.json``, ...) has
+    the tasks of all of them."""
     out: dict[str, dict[str, Any]] = {}
-    for entry in resources.files("evalkit.paper").iterdir():
-        if entry.name.endswith(".json"):
-            doc = json.loads(entry.read_text(encoding="utf-8"))
-            for name, run in doc.get("runs", {}).items():
+    entries = sorted((e for e in resources.files("evalkit.paper").iterdir() if e.name.endswith(".json")),
+                     key=lambda e: e.name)
+    for entry in entries:
+        doc = json.loads(entry.read_text(encoding="utf-8"))
+        for name, run in doc.get("runs", {}).items():
+            if name in out:
+                out[name]["tasks"] = {**out[name]["tasks"], **run.get("tasks", {})}
+            else:
                 out[name] = run | {"_source": doc.get("source", entry.name)}
     return out
 
