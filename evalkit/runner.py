@@ -24,8 +24,9 @@ from evalkit.backends.base import (
     GenerationRequest,
     sample_seed,
 )
-from evalkit.metrics import summarize
-from evalkit.sandbox import OUTCOMES, ExecResult, SandboxConfig
+from evalkit.evaluators import OUTCOMES, Verdict
+from evalkit.metrics import summarize_metric
+from evalkit.sandbox import SandboxConfig
 from evalkit.store import RunStore, atomic_write_json, write_jsonl
 from evalkit.task import Problem, Task
 
@@ -174,28 +175,40 @@ def generate(backend: Backend, tasks: Sequence[Task], cfg: RunConfig, store: Run
 # ------------------------------------------------------------------------------------------------
 # execution
 # ------------------------------------------------------------------------------------------------
-def program_of(task: Task, problem: Problem, rec: dict) -> str:
-    if "solution" in rec:
-        return task.program_from_solution(problem, rec["solution"])
-    return task.program(problem, rec["completion"])
+def code_of(rec: dict) -> dict[str, str]:
+    """The sample's code in a generation record: {"completion": ...} or {"solution": ...}."""
+    return {"solution": rec["solution"]} if "solution" in rec else {"completion": rec.get("completion") or ""}
+
+
+def spec_key(task: Task, problem: Problem, rec: dict, timeout: float | None) -> tuple[Any, str]:
+    """(the sample's ExecSpec or None, the hash its verdict is keyed by)."""
+    spec = task.execution(problem, code_of(rec), timeout)
+    if spec is not None:
+        return spec, spec.sha256()
+    return None, sha256_text(json.dumps({"match": code_of(rec)}, sort_keys=True))
 
 
 class Judge:
     """Generation records in, verdicts journaled: the part of execution that ``execute`` and the overlapped
-    pipeline (``pipeline.py``) share. Skips samples already judged (a sandbox_error is the harness's fault, not
-    a verdict: such samples run again on --resume) and sets aside verdicts a task wants re-run alone."""
+    pipeline (``pipeline.py``) share. The sandbox reports facts, the task's evaluator decides the verdict here.
+    Skips samples already judged (a sandbox_error is the harness's fault, not a verdict: such samples run again
+    on --resume), judges at once the samples whose task needs no execution, and sets aside the verdicts a task
+    wants re-run alone (``Task.rerun_alone``: the one rule)."""
 
     def __init__(self, tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> None:
         self.cfg, self.store = cfg, store
         self.by_name = {t.name: t for t in tasks}
         self.index = {t.name: {p.task_id: p for p in t.problems()} for t in tasks}
-        self.judged = {(r["task"], r["task_id"], r["sample_idx"], r["program_sha256"])
+        self.judged = {(r["task"], r["task_id"], r["sample_idx"], r.get("spec_sha256"))
                        for r in store.executions.records() if r["outcome"] != "sandbox_error"}
         self.again: dict[tuple, Any] = {}  # verdicts a loaded machine may have decided: once more, alone
         self.seen: set[tuple] = set()
+        self.recs: dict[tuple, dict] = {}
+        self.judged_here = 0
 
     def job(self, rec: dict) -> Any:
-        """The sandbox job of a generation record; None if its task is not in this run or it has a verdict."""
+        """The sandbox job of a generation record; None if its task is not in this run, it has a verdict, or
+        its task judges it without execution (then it is judged and journaled now)."""
         from evalkit.sandbox.pool import Job
 
         task = self.by_name.get(rec["task"])
@@ -203,11 +216,16 @@ class Judge:
         if task is None or sample in self.seen:
             return None
         self.seen.add(sample)
-        program = program_of(task, self.index[task.name][rec["task_id"]], rec)
-        key = (*sample, sha256_text(program))
+        problem = self.index[task.name][rec["task_id"]]
+        spec, sha = spec_key(task, problem, rec, self.cfg.timeout)
+        key = (*sample, sha)
         if key in self.judged:
             return None
-        return Job(key, program, self.cfg.timeout if self.cfg.timeout is not None else task.timeout)
+        self.recs[key] = rec
+        if spec is None:
+            self._journal(key, task.judge(problem, code_of(rec), None), 0.0)
+            return None
+        return Job(key, spec)
 
     def pool(self, task_ids: dict[str, set[str]]) -> Any:
         """A sandbox pool that also shows the tasks' own read-only files (``Task.sandbox_paths``)."""
@@ -219,14 +237,22 @@ class Judge:
                 extra += [p for p in self.by_name[name].sandbox_paths(ids) if p not in extra]
         return SandboxPool(replace(self.cfg.sandbox, extra_paths=tuple(extra)), self.cfg.workers)
 
-    def on_result(self, job: Any, res: ExecResult) -> bool:
-        """Journal a verdict; False when it was set aside to run again alone (see ``rerun``)."""
-        t, tid, idx, psha = job.key
-        if job.key not in self.again and self.by_name[t].rerun_alone(res.outcome, res.detail):
+    def _journal(self, key: tuple, v: Verdict, duration: float) -> None:
+        t, tid, idx, sha = key
+        self.store.executions.append({"task": t, "task_id": tid, "sample_idx": idx, "spec_sha256": sha,
+                                      "outcome": v.outcome, "detail": v.detail, "scores": v.scores,
+                                      "duration_s": duration})
+        self.judged_here += 1
+
+    def on_result(self, job: Any, facts: Any) -> bool:
+        """Judge a sample's facts and journal the verdict; False when it was set aside to run again alone."""
+        task = self.by_name[job.key[0]]
+        problem = self.index[task.name][job.key[1]]
+        v = task.judge(problem, code_of(self.recs[job.key]), facts)
+        if job.key not in self.again and task.rerun_alone(v):
             self.again[job.key] = job
             return False
-        self.store.executions.append({"task": t, "task_id": tid, "sample_idx": idx, "program_sha256": psha,
-                                      "outcome": res.outcome, "detail": res.detail, "duration_s": res.duration_s})
+        self._journal(job.key, v, facts.duration_s)
         return True
 
     def rerun(self, pool: Any, on_result: Any) -> None:
@@ -253,6 +279,7 @@ def execute(tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> dict:
     judge = Judge(tasks, cfg, store)
     recs = unique_generations(store)
     jobs = [j for rec in recs if (j := judge.job(rec)) is not None]
+    store.executions.sync()
     task_ids: dict[str, set[str]] = {}  # every sample's, so the recorded view is the one its verdict had
     for rec in recs:
         if rec["task"] in judge.by_name:
@@ -262,8 +289,8 @@ def execute(tasks: Sequence[Task], cfg: RunConfig, store: RunStore) -> dict:
             warn_layers(pool.layers)
             bar = progress(total=len(jobs), desc="execute", unit="sample")
 
-            def on_result(job: Any, res: ExecResult) -> None:
-                if judge.on_result(job, res):
+            def on_result(job: Any, facts: Any) -> None:
+                if judge.on_result(job, facts):
                     bar.update(1)
 
             try:
@@ -288,7 +315,7 @@ def unique_generations(store: RunStore) -> list[dict]:
 # ------------------------------------------------------------------------------------------------
 def finalize(tasks: Sequence[Task], cfg: RunConfig, store: RunStore, sandbox_info: dict) -> dict:
     # the last verdict of a sample wins (a sandbox_error retried on --resume)
-    verdicts = {(r["task"], r["task_id"], r["sample_idx"], r["program_sha256"]): r
+    verdicts = {(r["task"], r["task_id"], r["sample_idx"], r.get("spec_sha256")): r
                 for r in store.executions.records()}
     order = {t.name: (i, {p.task_id: j for j, p in enumerate(t.problems())}) for i, t in enumerate(tasks)}
     by_name = {t.name: t for t in tasks}
@@ -298,20 +325,21 @@ def finalize(tasks: Sequence[Task], cfg: RunConfig, store: RunStore, sandbox_inf
         if task is None:
             continue
         problem = task.problems()[order[task.name][1][rec["task_id"]]]
-        v = verdicts.get((rec["task"], rec["task_id"], rec["sample_idx"], sha256_text(program_of(task, problem, rec))))
+        v = verdicts.get((rec["task"], rec["task_id"], rec["sample_idx"],
+                          spec_key(task, problem, rec, cfg.timeout)[1]))
         if v is None:
             raise RuntimeError(f"no verdict for {rec['task']} {rec['task_id']} #{rec['sample_idx']}")
         row = {"task": rec["task"], "task_id": rec["task_id"], "sample_idx": rec["sample_idx"],
                "prompt": problem.prompt if not task.infilling else {"prefix": problem.prompt, "suffix": problem.suffix},
                "completion": rec.get("completion"), "passed": v["outcome"] == "passed",
-               "outcome": v["outcome"], "detail": v["detail"], "duration_s": v["duration_s"]}
+               "outcome": v["outcome"], "detail": v["detail"], "scores": v.get("scores") or {},
+               "duration_s": v["duration_s"]}
         if "solution" in rec:
             row["solution"] = rec["solution"]
         if "raw" in rec:
             row["raw_generation"] = rec["raw"]
         if "model_input" in rec:
             row["model_input"] = rec["model_input"]
-        row |= task.sample_fields(v["outcome"], v["detail"])
         rows.append(row)
     rows.sort(key=lambda r: (order[r["task"]][0], order[r["task"]][1][r["task_id"]], r["sample_idx"]))
     write_jsonl(store.dir / "samples.jsonl", rows)
@@ -347,29 +375,38 @@ def run_fields(task: Task, cfg: RunConfig, manifest: dict) -> dict[str, Any]:
 
 
 def task_summary(task: Task, rows: list[dict], ks: Sequence[int]) -> dict[str, Any]:
-    counts: dict[str, list[int]] = {}
+    """The task's block of results.json: every declared metric under ``metrics`` (the headline binary metric
+    ``pass`` also at the top level, as pass@k keys), outcomes, counts and the task's own info."""
     outcomes = dict.fromkeys(OUTCOMES, 0)
+    per_metric: dict[str, dict[str, list[float]]] = {m.name: {} for m in task.metrics}
     for r in rows:
-        n_c = counts.setdefault(r["task_id"], [0, 0])
-        n_c[0] += 1
-        n_c[1] += int(r["passed"])
         outcomes[r["outcome"]] = outcomes.get(r["outcome"], 0) + 1
-    ns = [n for n, _ in counts.values()]
+        scores = r.get("scores") or {}
+        for m in task.metrics:
+            per_metric[m.name].setdefault(r["task_id"], []).append(float(scores.get(m.name, 0.0)))
+    first = per_metric[task.metrics[0].name]
+    ns = [len(v) for v in first.values()]
     n_min = min(ns)
     summary: dict[str, Any] = {
-        "n_problems": len(counts),
+        "n_problems": len(first),
         "n_samples_per_problem": n_min if n_min == max(ns) else {"min": n_min, "max": max(ns)},
     }
     clusters = {r["task_id"]: task.cluster_of(r["task_id"]) for r in rows}
     clustered = any(c is not None for c in clusters.values())
     # records of one source problem are not independent: resample source problems (cluster bootstrap)
-    summary |= summarize({k: (n, c) for k, (n, c) in counts.items()}, ks, clusters=clusters if clustered else None)
+    blocks = {m.name: summarize_metric(m, per_metric[m.name], ks, clusters=clusters if clustered else None)
+              for m in task.metrics}
+    head = task.metrics[0]
+    if head.kind == "binary" and head.name == "pass":
+        summary |= {k: v for k, v in blocks["pass"].items() if k.startswith("pass@")}
+    summary["metrics"] = blocks
     summary["outcomes"] = {k: v for k, v in outcomes.items() if v}
     summary |= {k: v for k, v in task.info().items() if k != "name"}
-    summary["problems"] = {tid: [n, c] for tid, (n, c) in counts.items()}
+    if head.kind == "binary" and head.name == "pass":
+        summary["problems"] = blocks["pass"]["problems"]
     if clustered:
         summary["cluster_by"] = task.cluster_by
-        summary["clusters"] = {tid: clusters[tid] for tid in counts}
+        summary["clusters"] = {tid: clusters[tid] for tid in first}
     return summary
 
 
