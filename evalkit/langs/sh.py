@@ -1,0 +1,21 @@
+"""Bash: ``bash prog.sh`` (MultiPL-E ``eval_sh.py``). The tests run under ``set -e``: a wrong answer makes a
+``[[ ... ]]`` test fail and bash exit 1; "syntax error" on stderr is MultiPL-E's "SyntaxError"."""
+
+from __future__ import annotations
+
+from evalkit.langs import Language, Rules
+from evalkit.sandbox.spec import Step
+
+
+class Bash(Language):
+    def steps(self, run_cpu_s: float) -> tuple[Step, ...]:
+        return (Step(argv=("bash", "main.sh"), name="run", cpu_s=run_cpu_s, memory_mb=1024, max_processes=64),)
+
+
+LANGUAGE = Bash(
+    key="sh", title="Bash", file="main.sh",
+    programs=(("bash", "bash"),),
+    rules=Rules(compile_markers=(("stderr", "syntax error"),), fail_exit_codes=(1,)),
+    multiple_command="bash prog.sh",
+    run_timeout=10.0,
+)

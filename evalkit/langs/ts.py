@@ -1,0 +1,48 @@
+"""TypeScript: ``tsc --target esnext`` then ``node`` on the emitted JavaScript (MultiPL-E ``eval_ts.py``).
+
+tsc exits non-zero on a type error too (it still emits JavaScript): MultiPL-E's "SyntaxError", a compile error
+here. The tests use node's loose ``assert.deepEqual``; an assertion is ``ERR_ASSERTION`` on stderr. evalkit adds
+``--skipLibCheck`` (the bundled ``lib.*.d.ts`` files are not re-checked for each program; a program's own errors
+are still all reported), which saves ~0.5 s a compile. tsc lives in ``/usr/share/nodejs`` (Debian's
+``node-typescript``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from evalkit.langs import Language, Rules, alternatives
+from evalkit.sandbox.spec import Step
+
+MEMORY_MB = 4096  # V8 reserves address space; tsc aborts under 1 GiB
+
+
+def node_share() -> tuple[str, ...]:
+    """The folder tsc's script lives under (``/usr/bin/tsc`` -> ``/usr/share/nodejs/typescript/bin/tsc``)."""
+    tsc = shutil.which("tsc")
+    if tsc is None:
+        return ()
+    real = os.path.realpath(tsc)
+    return (os.path.dirname(os.path.dirname(os.path.dirname(real))),)
+
+
+class TypeScript(Language):
+    def steps(self, run_cpu_s: float) -> tuple[Step, ...]:
+        return (Step(argv=("tsc", "--target", "esnext", "--skipLibCheck", "main.ts"), name="compile",
+                     cpu_s=self.build_timeout, wall_s=2 * self.build_timeout + 10, memory_mb=MEMORY_MB,
+                     max_processes=32),
+                Step(argv=("node", "main.js"), name="run", cpu_s=run_cpu_s, memory_mb=MEMORY_MB, max_processes=32))
+
+    def sandbox_paths(self) -> tuple[str, ...]:
+        return (*alternatives("tsc"), *alternatives("node"), *node_share())
+
+
+LANGUAGE = TypeScript(
+    key="ts", title="TypeScript", file="main.ts",
+    programs=(("tsc", "node-typescript"), ("node", "nodejs")),
+    rules=Rules(fail_markers=(("stderr", "ERR_ASSERTION"),)),
+    multiple_command="tsc --target esnext prog.ts; node prog.js",
+    differences="tsc --skipLibCheck (the bundled declaration files are not re-checked per program)",
+    build_timeout=40.0, run_timeout=10.0,
+)
