@@ -141,8 +141,11 @@ class MultiPLE(Task):
         return self.code_of(problem, code) + "\n" + problem.test
 
     def execution(self, problem: Problem, code: dict[str, str], timeout: float | None = None) -> ExecSpec | None:
+        return self.program_spec(self.program(problem, code), timeout)
+
+    def program_spec(self, program: str, timeout: float | None = None) -> ExecSpec:
+        """The steps that build and run a whole program of this language."""
         lang = self.language()
-        program = self.program(problem, code)
         cpu = self.cpu_limit(timeout)
         if self.lang == "py":
             return ExecSpec(steps=(lang.python_step(program, cpu),))  # type: ignore[attr-defined]
@@ -162,15 +165,16 @@ class MultiPLE(Task):
         return KNOWN_BROKEN.get(cls.variant or cls.lang, {})
 
     def summary_extra(self, rows: Sequence[dict], ks: Sequence[int]) -> dict[str, Any]:
+        """The language, and the known-broken problems: how many the task has, which of them this run scored."""
         broken = self.known_broken()
         seen = sorted({r["task_id"] for r in rows if r.get("task_id") in broken})
-        return {"language": self.lang, "known_broken": {"count": len(seen), "task_ids": seen,
-                                                        "why": {t: broken[t] for t in seen}}}
+        return {"language": self.lang, "known_broken": {"count": len(broken), "in_run": len(seen),
+                                                        "task_ids": seen, "why": {t: broken[t] for t in seen}}}
 
     def info(self) -> dict[str, Any]:
         lang = self.language()
         return super().info() | {"language": lang.key, "multiple_command": lang.multiple_command,
-                                 "differences": lang.differences, "known_broken": len(self.known_broken())}
+                                 "differences": lang.differences}
 
 
 def _make(lang: str, file: str, *, variant: str = "", about: str = "") -> type[MultiPLE]:
