@@ -21,6 +21,7 @@ from evalkit.langs import Language, Rules, alternatives
 from evalkit.sandbox.spec import Step
 
 STD = "-std=c++17"
+RUN_MEMORY_MB = 1024  # address space of the program: HumanEval programs use a few MiB; a memory bomb ends fast
 _PCH: dict[str, str | None] = {}
 
 
@@ -87,9 +88,9 @@ class Cpp(Language):
         pch = precompiled_header() if os.environ.get("EVALKIT_CPP_PCH", "1") != "0" else None
         fast = ("-I", pch, "-include", "bits/stdc++.h") if pch else ()
         return (Step(argv=("g++", STD, *fast, "main.cpp", "-o", "main"), name="compile",
-                     cpu_s=self.build_timeout, wall_s=2 * self.build_timeout + 10, memory_mb=4096,
+                     cpu_s=self.build_timeout, wall_s=2 * self.build_timeout + 10, memory_mb=2048,
                      max_processes=16),
-                Step(argv=("./main",), name="run", cpu_s=run_cpu_s, memory_mb=4096, max_processes=64))
+                Step(argv=("./main",), name="run", cpu_s=run_cpu_s, memory_mb=RUN_MEMORY_MB, max_processes=64))
 
     def sandbox_paths(self) -> tuple[str, ...]:
         pch = precompiled_header()
