@@ -194,3 +194,17 @@ def test_multiple_own_evaluator_gives_the_same_status_per_sample(tmp_path):
     rep = json.loads((tmp_path / "b.json").read_text())
     assert sum(v["samples"] for v in rep["languages"].values()) == sum(1 for f in PROGRAMS if f["lang"] in here)
     assert all(v["disagreements"] == 0 for v in rep["languages"].values())
+
+
+def test_paper_rows_of_tables_4_and_11_merge_into_the_existing_runs():
+    from evalkit.results import reference_tables
+
+    refs = reference_tables()
+    cl7 = refs["codellama-7b"]["tasks"]
+    assert cl7["humaneval"]["pass@1"] == 0.335  # codellama.json's rows are kept
+    assert [cl7[f"multiple-{x}"]["pass@1"] for x in ("cpp", "java", "php", "ts", "cs", "sh", "py")] == \
+        [0.286, 0.342, 0.242, 0.333, 0.253, 0.12, 0.304]
+    assert refs["codellama-70b-instruct"]["tasks"]["multiple-java"]["pass@1"] == 0.582
+    assert "multiple-py" not in refs["codellama-70b-instruct"]["tasks"]  # Table 11 has no Instruct rows
+    names = [n for n, r in refs.items() if "multiple-cpp" in r["tasks"]]
+    assert len(names) == 16
