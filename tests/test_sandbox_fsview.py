@@ -18,7 +18,7 @@ from conftest import REPO, evalkit
 
 from evalkit.sandbox import SandboxConfig
 from evalkit.sandbox.fsview import cwd_digests, plan
-from evalkit.sandbox.pool import Job, SandboxPool
+from sandboxing import Job, SandboxPool
 from evalkit.sandbox.scrub import REDACTED, scrub, secrets_of
 
 # Each attack sets x to what it stole; the wrapper turns any failure into "blocked <exception type>".
@@ -233,7 +233,17 @@ def test_a_leaked_token_is_redacted_from_the_detail(planted, monkeypatch):
 NOBODY = r'''
 import json, sys
 from evalkit.sandbox import SandboxConfig
-from evalkit.sandbox.pool import Job, SandboxPool
+from evalkit.evaluators.runs_to_end import program_spec, verdict
+from evalkit.sandbox import pool as _pool
+
+
+def Job(key, program, timeout=3.0):
+    return _pool.Job(key, program_spec(program, timeout))
+
+
+class SandboxPool(_pool.SandboxPool):
+    def run(self, jobs, on_result):
+        super().run(jobs, lambda job, facts: on_result(job, verdict(facts)))
 progs = json.loads(sys.stdin.read())
 got = {}
 with SandboxPool(SandboxConfig(timeout=2), workers=2) as pool:
@@ -271,7 +281,17 @@ def test_hostile_reads_as_an_ordinary_user(planted):
 VENV_CHECK = r'''
 import json, sys
 from evalkit.sandbox import SandboxConfig
-from evalkit.sandbox.pool import Job, SandboxPool
+from evalkit.evaluators.runs_to_end import program_spec, verdict
+from evalkit.sandbox import pool as _pool
+
+
+def Job(key, program, timeout=3.0):
+    return _pool.Job(key, program_spec(program, timeout))
+
+
+class SandboxPool(_pool.SandboxPool):
+    def run(self, jobs, on_result):
+        super().run(jobs, lambda job, facts: on_result(job, verdict(facts)))
 prog = "import sys, numpy, probe_mod\nassert probe_mod.VALUE == 7 and sys.prefix == %r\n" % sys.prefix
 got = []
 with SandboxPool(SandboxConfig(timeout=10), workers=1) as pool:

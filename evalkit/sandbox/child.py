@@ -101,9 +101,12 @@ def run(step: dict, cfg: dict, layers: dict, workdir: str, fds: dict, code: obje
     _python(step, code, bool(cfg.get("guard_effective")))
 
 
+_dumps, _loads, _os_write = json.dumps, json.loads, os.write  # bound now: a sample that patches json or os changes nothing here
+
+
 def _report(msg: dict) -> None:
     try:
-        os.write(REPORT_FD, (json.dumps(msg) + "\n").encode())
+        _os_write(REPORT_FD, (_dumps(msg) + "\n").encode())
     except OSError:
         pass
 
@@ -155,7 +158,7 @@ def _python(step: dict, code: object, guard: bool = False) -> None:
 
 def _serve(g: dict) -> None:
     """Answer calls until init closes the request pipe: one JSON line each way per call."""
-    _read, _write, _exit = os.read, os.write, os._exit
+    _read, _write, _exit, loads = os.read, os.write, os._exit, _loads
     buf = b""
     while True:
         while b"\n" not in buf:
@@ -165,7 +168,7 @@ def _serve(g: dict) -> None:
             buf += chunk
         line, buf = buf.split(b"\n", 1)
         try:
-            req = json.loads(line)
+            req = loads(line)
             fn = g[req["f"]]
             args = plain.decode(req["a"])
             kwargs = plain.decode(req["k"])
@@ -183,9 +186,9 @@ def _serve(g: dict) -> None:
             except BaseException as e:  # SystemExit and KeyboardInterrupt of the sample's too
                 out = {"e": [type(e).__name__, _describe(e).partition(": ")[2]]}
         try:
-            data = (json.dumps(out, ensure_ascii=False) + "\n").encode()
+            data = (_dumps(out, ensure_ascii=False) + "\n").encode()
         except (ValueError, RecursionError) as e:
-            data = (json.dumps({"e": ["NotPlain", _describe(e)]}) + "\n").encode()
+            data = (_dumps({"e": ["NotPlain", _describe(e)]}) + "\n").encode()
         while data:
             data = data[_write(RESP_FD, data):]
 

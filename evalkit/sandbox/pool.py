@@ -98,7 +98,8 @@ class _Worker:
             self.close()
             raise SandboxError(f"sandbox worker failed to start: {self._stderr_tail()}")
         self.layers: dict = ready["layers"]
-        self.uid: int = ready["uid"]
+        self.uid: int = ready["uid"]  # init's
+        self.sample_uid: int = ready.get("sample_uid", self.uid)
         self.broken = False
 
     def _stderr_tail(self) -> str:

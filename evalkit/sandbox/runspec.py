@@ -145,9 +145,11 @@ class _Running:
         if self.wall_hit:
             facts["limit"] = facts["limit"] or "wall"
         for line in bytes(self.report).split(b"\n"):  # what the runner in the sample's process said
+            if len(line) > 4096:
+                continue
             try:
                 msg = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(msg, dict):
                 if msg.get("end") is True:
