@@ -198,7 +198,7 @@ def pool_layers():
 def test_the_layers_say_what_is_per_sample(pool_layers):
     if pool_layers["mode"] == "none":
         pytest.skip("no namespaces on this machine")
-    assert pool_layers["ipc_per_sample"] is True
+    assert pool_layers["ipc_cleared_per_sample"] is True
     assert "keyring" in pool_layers
     json.dumps(pool_layers)
     assert os.environ.get("EVALKIT_SANDBOX_CONFIG") is None

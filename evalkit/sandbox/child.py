@@ -1,7 +1,6 @@
 """The sample's side of one step, in the process init forked for it: limits, a clean identity, then the step.
 
-Order matters: a new IPC namespace (SysV IPC and POSIX message queues die with the sample), rlimits, the
-unprivileged uid with no capability at all, no new privileges, a seccomp filter that refuses the kernel keyring
+Order matters: rlimits, the unprivileged uid with no capability at all, no new privileges, a seccomp filter that refuses the kernel keyring
 (``add_key``, ``request_key``, ``keyctl``: keys would otherwise outlive the sample in the uid's keyring), then the
 standard streams and only the step's channel fds. An ``argv`` step is exec'd; a Python step runs its source,
 compiled by init with plain Python semantics (no inherited ``__future__`` flags), in fresh globals, with
@@ -45,17 +44,14 @@ def _limits(step: dict, cfg: dict) -> None:
 
 
 def _identity(cfg: dict, layers: dict) -> None:
-    if layers.get("ipc_per_sample"):
-        L.unshare(L.CLONE_NEWIPC)
-        L.limit_sysv_ipc(cfg["scratch_mb"])
     if layers["mode"] == "root":
         uid = cfg["sample_uid"]
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)  # from root to a non-zero uid: the kernel clears every capability
-        L.set_caps(set())
+        L.drop_all_caps()
     elif layers["mode"] == "userns":
-        L.set_caps(set())
+        L.drop_all_caps()
     L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
     if layers.get("seccomp"):
         L.deny_keyring()
