@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from sandboxing import Job, SandboxPool
+
 from evalkit.registry import get_task
 from evalkit.sandbox import SandboxConfig
 from evalkit.sandbox import pool as _pool
-from sandboxing import Job, SandboxPool
 
 
 def _task_job(task, p, completion: str, kind: str) -> Job:  # noqa: ANN001

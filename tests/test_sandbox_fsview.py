@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, evalkit
+from sandboxing import Job, SandboxPool
 
 from evalkit.sandbox import SandboxConfig
 from evalkit.sandbox.fsview import cwd_digests, plan
-from sandboxing import Job, SandboxPool
 from evalkit.sandbox.scrub import REDACTED, scrub, secrets_of
 
 # Each attack sets x to what it stole; the wrapper turns any failure into "blocked <exception type>".

@@ -9,9 +9,9 @@ import threading
 import time
 
 import pytest
+from sandboxing import Job, SandboxPool
 
 from evalkit.sandbox import SandboxConfig
-from sandboxing import Job, SandboxPool
 
 
 def _procs_of_uid(uid: int) -> list[int]:
