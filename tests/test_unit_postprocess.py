@@ -1,6 +1,6 @@
-"""Post-processing of a generation into the program the sandbox runs: HumanEval's stop sequences (each one cuts,
-the earliest occurrence wins), code extraction from a chat answer, and the program layout (completion and tests
-joined by newlines). Fast: no model, no sandbox; the programs run with exec in a fresh namespace."""
+"""Post-processing of a generation into the sample's code: HumanEval's stop sequences (each one cuts, the earliest
+occurrence wins) and code extraction from a chat answer. Fast: no model, no sandbox (the program layout and its
+verdicts: test_unit_program.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,13 @@ from evalkit.task import Problem, Task, cut_at_stop, extract_code
 from evalkit.tasks.humaneval import HumanEval
 
 BODY = "    return sorted(x)\n"
+
+
+def cut(task: Task, generation: str) -> str:
+    """The completion ``task.postprocess`` makes of a generation (a string, or a {"completion": ...} record)."""
+    out = task.postprocess(PROBLEM, generation)
+    return out["completion"] if isinstance(out, dict) else out
+
 PROBLEM = Problem(task_id="HumanEval/0", prompt="def f(x):\n", reference=BODY,
                   test="def check(candidate):\n    assert candidate([2, 1]) == [1, 2]\n", entry_point="f")
 
@@ -22,8 +29,8 @@ TAILS = {"\nclass": "\nclass Helper:\n    pass\n", "\ndef": "\ndef g():\n    pas
 
 @pytest.mark.parametrize("stop", STOPS)
 def test_each_humaneval_stop_sequence_cuts_the_generation(stop):
-    cut = HumanEval().postprocess(PROBLEM, BODY + TAILS[stop][1:])  # the stop's newline ends the body
-    assert cut == BODY.rstrip("\n"), (stop, cut)
+    got = cut(HumanEval(), BODY + TAILS[stop][1:])  # the stop's newline ends the body
+    assert got == BODY.rstrip("\n"), (stop, got)
 
 
 def test_humaneval_declares_exactly_these_stops():
@@ -34,7 +41,7 @@ def test_humaneval_declares_exactly_these_stops():
 def test_the_earliest_stop_wins_not_the_first_listed(order):
     text = "    y = x\nprint(y)\ndef g():\n    pass\nclass C: pass\n"
     assert cut_at_stop(text, order) == "    y = x"
-    assert HumanEval(stop_sequences=order).postprocess(PROBLEM, text) == "    y = x"
+    assert cut(HumanEval(stop_sequences=order), text) == "    y = x"
 
 
 @pytest.mark.parametrize("text,stops,expected", [
@@ -55,8 +62,8 @@ def test_cut_at_stop_table(text, stops, expected):
 def test_a_task_with_its_stops_replaced():
     task = HumanEval(stop_sequences=["END"])
     assert task.stop_sequences == ("END",)
-    assert task.postprocess(PROBLEM, "    a\n# b\nEND c") == "    a\n# b\n"
-    assert HumanEval(stop_sequences=[]).postprocess(PROBLEM, "x\ndef g(): pass") == "x\ndef g(): pass"
+    assert cut(task, "    a\n# b\nEND c") == "    a\n# b\n"
+    assert cut(HumanEval(stop_sequences=[]), "x\ndef g(): pass") == "x\ndef g(): pass"
 
 
 @pytest.mark.parametrize("answer,expected", [
@@ -84,39 +91,11 @@ def test_chat_answer_continuing_the_prompt_is_a_completion_else_a_solution():
     assert task.postprocess_chat(PROBLEM, "```python\n" + tail + "```") == {"solution": tail}
 
 
-def _runs(program: str) -> bool:
-    try:
-        exec(compile(program, "<sample>", "exec", dont_inherit=True), {"__name__": "sample"})
-    except Exception:
-        return False
-    return True
-
-
-def test_program_joins_prompt_completion_and_test_with_newlines():
-    task = HumanEval()
-    program = task.program(PROBLEM, BODY)
-    assert program == PROBLEM.prompt + BODY + "\n" + PROBLEM.test + "\n" + "check(f)\n"
-    # a completion without a final newline (cut at a stop) still makes a valid program
-    assert _runs(task.program(PROBLEM, BODY.rstrip("\n")))
-    assert not _runs(task.program(PROBLEM, "    return x\n"))  # a wrong completion fails its tests
-    test_without_newline = Problem(task_id="t", prompt="def f(x):\n", reference="", entry_point="f",
-                                   test="def check(c):\n    assert c([1]) == [1]")
-    assert _runs(task.program(test_without_newline, BODY))
-
-
-def test_program_from_a_whole_solution():
-    task = HumanEval()
-    solution = PROBLEM.prompt + BODY.rstrip("\n")
-    assert task.program_from_solution(PROBLEM, solution) == solution + "\n" + PROBLEM.test + "\ncheck(f)\n"
-    assert _runs(task.program_from_solution(PROBLEM, solution))
-    assert not _runs(task.program_from_solution(PROBLEM, "def f(x):\n    return x"))
-
-
 def test_base_task_keeps_the_generation_without_stops():
     class Plain(Task):
         name = "plain"
 
-    assert Plain().postprocess(PROBLEM, "a\ndef b\n") == "a\ndef b\n"
+    assert cut(Plain(), "a\ndef b\n") == "a\ndef b\n"
 
 
 @pytest.mark.parametrize("raw,expected", [("7", "HumanEval/7"), (7, "HumanEval/7"), ("HumanEval/7", "HumanEval/7"),

@@ -22,7 +22,7 @@ from evalkit.protocol import (
     recorded,
     task_fields,
 )
-from evalkit.runner import RunConfig
+from evalkit.run.config import RunConfig
 from evalkit.task import FimPrompt, Problem, Task
 from evalkit.tasks.humaneval import HumanEval
 
