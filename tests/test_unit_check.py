@@ -214,3 +214,55 @@ def test_paired_test_with_clusters_resamples_them(tmp_path):
     ok, reasons = check(run, base, 0.0, 0.05)
     assert ok and "(cluster-bootstrap)" in reasons[0] and "not significant" in reasons[0]
     assert math.isclose(base.value("infill", "pass@1") - run.value("infill", "pass@1"), 3 / 24)
+
+
+def test_cluster_paired_bootstrap_counts_zero_replicates_on_both_sides():
+    # cluster a sums to 0: a replicate of a's only has mean 0 (P = 1/4 with two clusters) and counts as <= 0
+    assert cluster_paired_bootstrap(np.array([1.0, -1.0, 0.5]), np.array(["a", "a", "b"])) == pytest.approx(0.5,
+                                                                                                            abs=0.03)
+    # every cluster sums to 0: every replicate is 0, p = 1 (not 2)
+    assert cluster_paired_bootstrap(np.array([1.0, -1.0, 2.0, -2.0]), np.array(list("aabb"))) == 1.0
+    assert paired_bootstrap(np.array([1.0, -1.0])) == 1.0
+
+
+def test_paired_test_with_records_missing_from_the_cluster_map():
+    a = {"S/0/L0": (1, 1), "S/0/L1": (1, 1), "x": (1, 1), "y": (1, 0)}
+    b = {"S/0/L0": (1, 0), "S/0/L1": (1, 0), "x": (1, 1), "y": (1, 1)}
+    t = paired_test(a, b, {"S/0/L0": "S/0", "S/0/L1": "S/0"})  # x and y: clusters of their own
+    assert t.method == "cluster-bootstrap" and t.only_a == ["S/0/L0", "S/0/L1"] and t.only_b == ["y"]
+    diffs = np.array([-1.0, -1.0, 0.0, 1.0])
+    assert t.p_value == cluster_paired_bootstrap(diffs, np.array(["S/0", "S/0", "x", "y"]))
+
+
+@pytest.mark.parametrize("clustered", ["base", "run"])
+def test_clusters_recorded_by_either_run_are_used(tmp_path, clustered):
+    a = {f"S/{p}/L{i}": (1, 1) for p in range(8) for i in range(3)}
+    b = {t: (1, int(not t.startswith("S/0/"))) for t in a}
+    clusters = {t: t.rsplit("/L", 1)[0] for t in a}
+    base = write_run(tmp_path, "base", a, task="infill", clusters=clusters if clustered == "base" else None)
+    run = write_run(tmp_path, "run", b, task="infill", clusters=clusters if clustered == "run" else None)
+    _, reasons = check(run, base, 0.0, 0.05)
+    assert "(cluster-bootstrap)" in reasons[0]
+
+
+def test_a_run_without_per_problem_data_is_judged_by_its_ci(tmp_path):
+    write_run(tmp_path, "run", outcomes(list(range(8))))
+    doc = json.loads((tmp_path / "run.json").read_text())
+    del doc["tasks"]["humaneval"]["problems"]  # an older results.json
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    base = write_run(tmp_path, "base", outcomes(list(range(20))))
+    ok, reasons = check(load_run(str(tmp_path / "old.json")), base, 0.1, 0.05)
+    assert not ok and "vs run CI" in reasons[0]
+    del doc["tasks"]["humaneval"]["pass@1_ci"]
+    (tmp_path / "noci.json").write_text(json.dumps(doc))
+    ok, reasons = check(load_run(str(tmp_path / "noci.json")), base, 0.1, 0.05)
+    assert ok and "no CI" in reasons[0] and "not significant" in reasons[0]
+
+
+def test_a_sampled_run_against_a_greedy_reference_is_refused(tmp_path):
+    ref = write_reference(tmp_path, "ref", 0.4, 20)
+    run = write_run(tmp_path, "run", outcomes(list(range(8))), temperature=0.8)
+    with pytest.raises(UserError, match="sampled .* vs greedy"):
+        check(run, ref, 0.0, 0.05)
+    ok, reasons = check(run, ref, 0.0, 0.05, allow_mismatch=True)
+    assert ok and "protocols differ (allowed)" in reasons[0]

@@ -139,3 +139,37 @@ def test_metric_kind_is_checked():
     with pytest.raises(ValueError):
         Metric("m", "median", "x")
     assert (PASS.name, PASS.kind, PASS.label) == ("pass", "binary", "pass@k")
+
+
+def test_ci_of_one_value_and_every_index_drawn():
+    assert bootstrap_ci(np.array([0.7])) == (0.7, 0.7)
+    assert cluster_bootstrap_ci(np.array([0.7]), np.array(["a"])) == (0.7, 0.7)
+    lone = np.array([1.0] + [0.0] * 9)  # the first problem is the only pass: some replicates must draw it
+    assert bootstrap_ci(lone)[1] > 0
+    assert cluster_bootstrap_ci(lone, np.array([f"p{i}" for i in range(10)]))[1] > 0
+
+
+@pytest.mark.parametrize("ci", [bootstrap_ci, lambda v, **kw: cluster_bootstrap_ci(v, np.arange(len(v)), **kw)])
+def test_confidence_sets_the_tails(ci):
+    # normal quantiles: a 50% interval is 0.674 / 1.960 = 0.34 of a 95% one (0.45 if each tail got a third)
+    v = np.random.default_rng(3).random(400)
+    lo95, hi95 = ci(v)
+    lo50, hi50 = ci(v, confidence=0.5)
+    assert 0.29 < (hi50 - lo50) / (hi95 - lo95) < 0.40
+    assert lo95 < lo50 < v.mean() < hi50 < hi95
+
+
+def test_summary_with_some_records_unclustered():
+    counts = {"a/0": (1, 1), "a/1": (1, 1), "b": (1, 0), "c": (1, 0)}
+    s = summarize(counts, (1,), clusters={"a/0": "a", "a/1": "a", "b": None})  # c: not in the map
+    values = np.array([1.0, 1.0, 0.0, 0.0])
+    assert s["pass@1_ci"] == list(cluster_bootstrap_ci(values, np.array(["a", "a", "b", "c"])))
+
+
+def test_mean_metric_with_every_record_in_a_cluster():
+    em = Metric("edit_sim", "mean", "edit similarity")
+    scores = {"x/0": [1.0], "x/1": [1.0], "x/2": [1.0], "y/0": [0.0], "z/0": [0.0], "w/0": [0.0]}
+    clusters = {t: t.split("/")[0] for t in scores}
+    vals = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    assert summarize_metric(em, scores, clusters=clusters)["mean_ci"] == list(
+        cluster_bootstrap_ci(vals, np.array(["x", "x", "x", "y", "z", "w"])))

@@ -15,6 +15,7 @@ from evalkit.protocol import (
     cpu_limit_s,
     decoding_for,
     decoding_of,
+    describe_decoding,
     differences,
     execution_fields,
     of_result,
@@ -40,7 +41,7 @@ CASES = [
     ("shots", 3, ["3-shot", "0-shot"]),
     ("prompt_format", "chat template; x", ["prompt format", "chat template; x", "HumanEval prompt"]),
     ("prompt_sha256", "b" * 64, ["prompts differ", "bbbbbbbbbbbb", "aaaaaaaaaaaa"]),
-    ("chat", True, ["chat template", "no chat template"]),
+    ("chat", True, ["chat template vs no chat template"]),
     ("max_new_tokens", 1024, ["max_new_tokens", "1024", "512"]),
     ("fim", "spm", ["FIM", "spm", "psm"]),
     ("infill_stop", "newline", ["newline", "eot"]),
@@ -83,6 +84,18 @@ def test_sampled_decoding_differs_by_temperature_and_top_p_not_by_sample_count(c
 
 def test_greedy_runs_with_other_sample_counts_do_not_differ():
     assert differences(BASE, BASE | {"decoding": {"greedy": True, "n_samples": 5}}, "pass@1") == []
+    # top-p means nothing to greedy decoding
+    a, b = BASE | {"decoding": {"greedy": True, "top_p": 0.9}}, BASE | {"decoding": {"greedy": True, "top_p": 1.0}}
+    assert differences(a, b, "pass@1") == []
+
+
+@pytest.mark.parametrize("d", [{"greedy": False, "temperature": 0.8, "top_p": 0.95},
+                               {"greedy": False, "temperature": 0.8, "top_p": 0.95, "n_samples": 200}])
+def test_sampled_decoding_is_described_with_its_parameters(d):
+    s = describe_decoding(d)
+    assert s.startswith("sampled") and "0.8" in s and "0.95" in s and s.count("(") == s.count(")") == 1
+    assert ("200" in s) == ("n_samples" in d)
+    assert describe_decoding({"greedy": True}) == "greedy"
 
 
 def test_a_paper_protocol_has_a_decoding_per_metric():
@@ -246,8 +259,9 @@ def test_run_options_that_change_a_task_are_refused():
     check_run_options([plain], chat=True, fim=None, infill_stop=None)
     check_run_options([plain, infill], chat=False, fim="spm", infill_stop=None)
     check_run_options([single, plain], chat=False, fim=None, infill_stop="eot")
-    with pytest.raises(UserError, match="--fim"):
-        check_run_options([plain], chat=False, fim="psm", infill_stop=None)
+    with pytest.raises(UserError, match="--fim") as e:
+        check_run_options([plain, BaseOnly()], chat=False, fim="psm", infill_stop=None)
+    assert "small, small-base" in str(e.value)  # the tasks are named
     with pytest.raises(UserError, match="--infill-stop"):
         check_run_options([plain, infill], chat=False, fim=None, infill_stop="eot")
     with pytest.raises(UserError, match="small-instruct"):

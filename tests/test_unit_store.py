@@ -192,3 +192,31 @@ def test_a_second_evalkit_process_sees_the_lock(tmp_path):
                        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert r.stdout.strip() == str(os.getpid()), r.stderr
     lock.release()
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_close_releases_the_descriptor_once(tmp_path):
+    before = open_fds()
+    j = Journal(tmp_path / "c.jsonl")
+    assert len(open_fds() - before) == 1
+    j.append({"n": 1})
+    j.close()
+    assert not (open_fds() - before)
+    spare = os.open(tmp_path / "c.jsonl", os.O_RDONLY)  # likely the number the journal had
+    try:
+        j.close()  # a second close must not close a descriptor that is no longer the journal's
+        os.fstat(spare)
+        for fd in (0, 1, 2):
+            os.fstat(fd)
+    finally:
+        os.close(spare)
+
+
+def test_release_after_the_lock_file_is_gone(tmp_path):
+    lock = RunLock(tmp_path)
+    (tmp_path / LOCK).unlink()
+    lock.release()  # nothing to remove: no error
+    assert not (tmp_path / LOCK).exists()
