@@ -7,8 +7,16 @@ import math
 
 import pytest
 
-from evalkit.evaluators.match import (bleu, code_tokens, edit_similarity, exact_match, first_line, indel_ratio,
-                                      judge_line, judge_value)
+from evalkit.evaluators.match import (
+    bleu,
+    code_tokens,
+    edit_similarity,
+    exact_match,
+    first_line,
+    indel_ratio,
+    judge_line,
+    judge_value,
+)
 
 
 def test_code_tokens_keep_strings_and_comments_whole() -> None:
