@@ -45,7 +45,7 @@ class LCC(Task):
         super().__init__(data_dir, stop_sequences)
         self.rule = Rule(PAPER_SIZES[self.language])
         self.max_prompt_tokens: int | None = None
-        self.counter: TokenCounter = counter_for(None)
+        self.counter: TokenCounter = counter_for(None, language=self.language)
         self.tokenizer_sha256 = vocab_sha256(None)
         self._prompts: dict[str, tuple[str, int]] = {}  # task_id -> (prompt, tokens of the whole context)
 
@@ -62,7 +62,7 @@ class LCC(Task):
         self._problems, self._prompts = None, {}
 
     def use_tokenizer(self, tokenizer: Any | None, name: str | None = None) -> None:
-        self.counter = counter_for(tokenizer, name)
+        self.counter = counter_for(tokenizer, name, self.language)
         self.tokenizer_sha256 = vocab_sha256(tokenizer)
         self._prompts = {}
 
@@ -92,7 +92,7 @@ class LCC(Task):
 
     def load(self) -> tuple[list[Problem], str, str]:
         rows, sha, source = self._rows()
-        sizes = [len(code_tokens(r["context"])) for _, _, r in rows]
+        sizes = [len(code_tokens(r["context"], self.language)) for _, _, r in rows]
         keep = balanced(sizes, self.rule)
         problems = [Problem(task_id=f"LCC_{self.language}/{rows[i][0]}/{rows[i][1]}", prompt=rows[i][2]["context"],
                             reference=rows[i][2]["gt"], test="", meta={"code_tokens": sizes[i]})
@@ -120,7 +120,7 @@ class LCC(Task):
         return None
 
     def judge(self, problem: Problem, code: dict[str, str], facts: Any = None) -> Verdict:
-        return judge_line(code.get("completion", code.get("solution", "")), problem.reference)
+        return judge_line(code.get("completion", code.get("solution", "")), problem.reference, self.language)
 
     def info(self) -> dict[str, Any]:
         return super().info() | {

