@@ -148,3 +148,17 @@ def test_python_tokens_are_tree_sitter_leaves() -> None:
         raw = line.encode()
         want = [raw[a:b].decode() for a, b in leaves(parser.parse(raw).root_node) if b > a]
         assert code_tokens(line) == want, line
+
+
+# fuzz.ratio as the reference computes it: fuzzywuzzy 0.18.0 with python-Levenshtein 0.27.5 (rounded to an
+# integer percent) and rapidfuzz 3.14.6 (unrounded), run outside the repository on these pairs
+FUZZ = [("kitten", "sitting", 62, 61.53846153846154), ("return self . y", "return self . x", 93, 93.33333333333333),
+        ("self . items . append ( x )", "self . items . push ( x )", 85, 84.61538461538461),
+        ("for i in range ( n ) :", "for j in range ( 1 , n ) :", 88, 87.5), ("", "x = 1", 0, 0.0),
+        ("abc", "abc", 100, 100.0)]
+
+
+@pytest.mark.parametrize("a,b,fuzzywuzzy,rapidfuzz", FUZZ)
+def test_indel_ratio_matches_fuzz_ratio(a: str, b: str, fuzzywuzzy: int, rapidfuzz: float) -> None:
+    assert 100 * indel_ratio(a, b) == pytest.approx(rapidfuzz)
+    assert round(100 * indel_ratio(a, b)) == fuzzywuzzy
