@@ -35,7 +35,8 @@ class LCC(Task):
     stop_at_newline: ClassVar[bool] = True
     default_max_new_tokens = 128
     shots = 0
-    prompt_format = "the LCC context (the file up to the line to complete), unchanged; the whole file by default"
+    prompt_format = ("the LCC context (the file up to the line to complete), ending with a newline (added where it "
+                     "has none, as the reference's prompt); the whole file by default")
     metrics: ClassVar[tuple[Metric, ...]] = (Metric("exact_match", "mean", "exact match"),
                                              Metric("bleu", "mean", "BLEU"),
                                              Metric("edit_similarity", "mean", "edit similarity"))
@@ -94,7 +95,7 @@ class LCC(Task):
         rows, sha, source = self._rows()
         sizes = [len(code_tokens(r["context"], self.language)) for _, _, r in rows]
         keep = balanced(sizes, self.rule)
-        problems = [Problem(task_id=f"LCC_{self.language}/{rows[i][0]}/{rows[i][1]}", prompt=rows[i][2]["context"],
+        problems = [Problem(task_id=f"LCC_{self.language}/{rows[i][0]}/{rows[i][1]}", prompt=_ends_line(rows[i][2]["context"]),
                             reference=rows[i][2]["gt"], test="", meta={"code_tokens": sizes[i]})
                     for i in keep]
         return problems, sha, source
@@ -151,6 +152,11 @@ class LCC(Task):
         return {"by_bucket": {name: {"n": len(next(iter(acc[name].values())))}
                               | {m: sum(v) / len(v) for m, v in acc[name].items()}
                               for name in order if name in acc}}
+
+
+def _ends_line(context: str) -> str:
+    """The context as a prompt: the line to complete starts after it, so it ends with a newline."""
+    return context if context.endswith("\n") else context + "\n"
 
 
 class LCCPython(LCC):

@@ -131,3 +131,12 @@ def test_missing_split_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "lcc" / "python" / "validation.jsonl").write_text('{"context": "x = 1\\n", "gt": "y = 2"}\n')
     with pytest.raises(UserError, match="test.jsonl"):
         get_task("lcc-python", data_dir=str(tmp_path)).problems()
+
+
+def test_prompt_ends_with_a_newline(tmp_path: Path) -> None:
+    d = tmp_path / "lcc" / "python"
+    d.mkdir(parents=True)
+    (d / "validation.jsonl").write_text('{"context": "import os\\nx = 1", "gt": "y = 2"}\n')
+    (d / "test.jsonl").write_text('{"context": "import os\\n", "gt": "z = 3"}\n')
+    t = get_task("lcc-python", data_dir=str(tmp_path))
+    assert [t.prompt(p) for p in t.problems()] == ["import os\nx = 1\n", "import os\n"]
