@@ -1,4 +1,4 @@
-"""What a benchmark is: a small class that loads problems, renders prompts, cuts completions, builds programs.
+"""What a benchmark is: a small class that loads problems, renders prompts, cuts completions, says how to judge.
 
 A task module in ``tasks/`` (installed as ``evalkit.tasks``) or in a user's ``--tasks-dir`` defines one or more
 subclasses of :class:`Task` and lists them in a module-level ``TASKS`` list. One sample's life:
@@ -6,8 +6,13 @@ subclasses of :class:`Task` and lists them in a module-level ``TASKS`` list. One
     problem = task.problems()[i]           # dataset row
     prompt  = task.prompt(problem)         # what the model sees (text, or FIM parts for infilling)
     text    = backend.generate(...)        # raw generation
-    compl   = task.postprocess(problem, text)   # stop sequences, code extraction
-    program = task.program(problem, compl)      # the file the sandbox runs; it passes iff it runs to the end
+    code    = task.postprocess(problem, text)   # stop sequences, code extraction: {"completion": ...}
+    spec    = task.execution(problem, code)     # what the sandbox runs (None: judged without running anything)
+    verdict = task.judge(problem, code, facts)  # the evaluator's verdict from the sandbox's facts
+
+A task declares its ``metrics`` (``evalkit.metrics.Metric``: binary pass@k, or mean scores such as exact match);
+every verdict carries one score per declared metric. The default is HumanEval's: the dataset's test code must run
+to its end (``evalkit.evaluators.runs_to_end``), the sample's entry point called through the sandbox.
 """
 
 from __future__ import annotations
@@ -18,9 +23,15 @@ import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from evalkit.errors import UserError, first_line
+from evalkit.metrics import PASS, Metric
+
+if TYPE_CHECKING:  # the sandbox and evaluators load lazily
+    from evalkit.evaluators import Verdict
+    from evalkit.evaluators.runs_to_end import Checks
+    from evalkit.sandbox.spec import ExecSpec, Facts
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,7 @@ class Task:
     chat_prompt_format: ClassVar[str] = ("user: 'Complete the following Python function...' + the prompt in a "
                                          "```python block; the assistant's turn starts with ```python + the prompt")
     cluster_by: ClassVar[str | None] = None  # what ``cluster_of`` returns: records of one cluster are dependent
+    metrics: ClassVar[tuple[Metric, ...]] = (PASS,)  # the first is the headline
 
     def __init__(self, data_dir: str | None = None, stop_sequences: list[str] | None = None) -> None:
         self.data_dir = data_dir
@@ -186,15 +198,38 @@ class Task:
     def postprocess(self, problem: Problem, generation: str) -> str:
         return cut_at_stop(generation, self.stop_sequences)
 
-    def program(self, problem: Problem, completion: str) -> str:
-        """The program that passes iff the completion is right. Default: HumanEval's layout."""
-        return (
-            problem.prompt + completion + "\n" + problem.test + "\n" + f"check({problem.entry_point})\n"
-        )
+    # --- judging ------------------------------------------------------------------------------------
+    @staticmethod
+    def code_of(problem: Problem, code: dict[str, str]) -> str:
+        """The sample's program: the prompt + its completion, or its whole solution."""
+        if "solution" in code:
+            return code["solution"]
+        return problem.prompt + code.get("completion", "") + problem.suffix
 
-    def program_from_solution(self, problem: Problem, solution: str) -> str:
-        """The program for a full solution (evalplus ``solution``, bigcode generations)."""
-        return solution + "\n" + problem.test + "\n" + f"check({problem.entry_point})\n"
+    def checks(self, problem: Problem, code: dict[str, str]) -> Checks:
+        """HumanEval's layout: the sample's program; the dataset's test and ``check(entry_point)``; the prompt's
+        helpers from the dataset's own solution."""
+        from evalkit.evaluators.runs_to_end import Checks
+
+        return Checks(source=self.code_of(problem, code),
+                      test=problem.test + "\n" + f"check({problem.entry_point})\n",
+                      setup=problem.prompt + problem.reference + problem.suffix,
+                      names=(problem.entry_point,))
+
+    def cpu_limit(self, override: float | None = None) -> float:
+        return override if override is not None else self.timeout
+
+    def execution(self, problem: Problem, code: dict[str, str], timeout: float | None = None) -> ExecSpec | None:
+        """What the sandbox runs for this sample; None when the verdict needs no execution."""
+        from evalkit.evaluators import runs_to_end
+
+        return runs_to_end.spec(self.checks(problem, code), self.cpu_limit(timeout))
+
+    def judge(self, problem: Problem, code: dict[str, str], facts: Facts | None) -> Verdict:
+        """The verdict, with one score per declared metric."""
+        from evalkit.evaluators import runs_to_end
+
+        return runs_to_end.verdict(facts)  # type: ignore[arg-type]
 
     # --- hooks for tasks that need more than one verdict per sample (e.g. EvalPlus's base and plus) ----
     def sandbox_paths(self, task_ids: Collection[str] | None = None) -> tuple[str, ...]:
@@ -202,18 +237,15 @@ class Task:
         a task may build them here (e.g. a cache of expected outputs)."""
         return ()
 
-    def sample_fields(self, outcome: str, detail: str) -> dict[str, Any]:
-        """Extra fields of a sample's row in samples.jsonl, from its sandbox verdict."""
-        return {}
 
     def summary_extra(self, rows: Sequence[dict], ks: Sequence[int]) -> dict[str, Any]:
         """Extra entries of the task's block in results.json, from its sample rows."""
         return {}
 
-    def rerun_alone(self, outcome: str, detail: str) -> bool:
-        """Whether this verdict may come from machine load (a wall-clock limit the program enforces itself): the
-        sample then runs once more with the other workers idle, and that verdict is final."""
-        return False
+    def rerun_alone(self, verdict: Verdict) -> bool:
+        """Whether this verdict may come from machine load (a timeout, a wall-clock limit): the sample then runs
+        once more with the other workers idle, and that verdict is final. The one rule for every task."""
+        return verdict.outcome == "timeout"
 
     def info(self) -> dict[str, Any]:
         return {

@@ -74,10 +74,6 @@ class HumanEvalInfill(Task):
             return generation[: generation.index("\n") + 1]
         return generation
 
-    def program(self, problem: Problem, completion: str) -> str:
-        return (problem.prompt + completion + problem.suffix + "\n" + problem.test + "\n"
-                + f"check({problem.entry_point})\n")
-
     def info(self) -> dict:
         return super().info() | {"single_line": self.single_line, "infill_stop": self.infill_stop}
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from evalkit.datafiles import find_data_file, read_json_list, read_jsonl
 from evalkit.errors import UserError
+from evalkit.evaluators.runs_to_end import Checks
 from evalkit.task import Problem, Task, data_dir, load_hub_rows, sha256_file
 
 HUB_ID = "google-research-datasets/mbpp"
@@ -89,7 +90,7 @@ class MBPP(Task):
         missing = [i for i in SHOT_IDS if i not in by_id]
         if missing:
             raise UserError(f"MBPP data from {source} lacks the few-shot task_ids {missing}")
-        self.shots = [by_id[i] for i in SHOT_IDS]
+        self.shot_rows = [by_id[i] for i in SHOT_IDS]  # `shots` stays the number (recorded in results)
         problems = []
         for tid in TEST_IDS:
             r = by_id.get(tid)
@@ -101,13 +102,14 @@ class MBPP(Task):
                 reference=r["code"],
                 test=self._setup(r) + "\n" + "\n".join(_tests(r)) + "\n",
                 entry_point="",
-                meta={"text": self._text(r), "tests": _tests(r)},
+                meta={"text": self._text(r), "tests": _tests(r),
+                      "setup_code": "" if self.sanitized else (r.get("test_setup_code") or "")},
             ))
         return problems, sha, source
 
     def render(self, row: dict) -> str:
         out = []
-        for s in self.shots:
+        for s in self.shot_rows:
             code = s["code"]
             out.append(HEADER.format(text=self._text(s)) + "\n".join(_tests(s)) + f"\n[BEGIN]\n{code}\n[DONE]\n")
         return "\n".join(out) + "\n" + HEADER.format(text=self._text(row)) + "\n".join(_tests(row)) + "\n[BEGIN]\n"
@@ -116,12 +118,16 @@ class MBPP(Task):
         m = re.fullmatch(r"(?:(?:MBPP|Mbpp|mbpp)/)?(\d+)", str(raw).strip())
         return f"MBPP/{int(m.group(1))}" if m else str(raw)
 
-    def program(self, problem: Problem, completion: str) -> str:
-        # the completion is the whole solution; setup code after it (tasks 367 and 927 need its classes)
-        return completion + "\n" + problem.test
+    @staticmethod
+    def code_of(problem: Problem, code: dict[str, str]) -> str:
+        return code["solution"] if "solution" in code else code.get("completion", "")  # the whole solution
 
-    def program_from_solution(self, problem: Problem, solution: str) -> str:
-        return self.program(problem, solution)
+    def checks(self, problem: Problem, code: dict[str, str]) -> Checks:
+        # The asserts call the sample's functions through the sandbox; a problem with setup code (367 and 927:
+        # trees built from classes the sample defines) hands the sample its own objects, so its tests run in
+        # the sample's process, after the sample's code (the setup needs its classes)
+        return Checks(source=self.code_of(problem, code), test=problem.test,
+                      in_process=bool(problem.meta.get("setup_code", "").strip()))
 
     def chat_prompt(self, problem: Problem) -> tuple[str, str]:
         m = problem.meta
@@ -155,11 +161,7 @@ class MBPP0Shot(MBPP):
     def render(self, row: dict) -> str:
         return f'"""\n{self._text(row)}\n{_tests(row)[0]}\n"""\n'
 
-    def program(self, problem: Problem, completion: str) -> str:
-        return problem.prompt + completion + "\n" + problem.test
-
-    def program_from_solution(self, problem: Problem, solution: str) -> str:
-        return solution + "\n" + problem.test
+    code_of = staticmethod(Task.code_of)  # the docstring prompt + the completion
 
 
 class MBPPInstruct(MBPP):

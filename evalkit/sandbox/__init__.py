@@ -1,15 +1,10 @@
-"""Run untrusted programs and return verdicts. ``SandboxPool`` is the executor; see ``worker.py`` for the layers.
-
-Outcomes: ``passed`` (the program ran to its end), ``failed`` (an assertion), ``error`` (another exception, or an
-exit before the tests finished), ``timeout``, ``memory`` (the address-space limit), ``crashed`` (a signal), and
-``sandbox_error`` (the harness's fault, never the model's).
+"""Run untrusted code and report facts. ``SandboxPool`` runs ``ExecSpec``s (``spec.py``) and returns ``Facts``;
+it knows no task and decides no verdict (``evalkit.evaluators`` do). See ``worker.py`` for the layers.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-
-OUTCOMES = ("passed", "failed", "error", "timeout", "memory", "crashed", "sandbox_error")
 
 
 @dataclass
@@ -28,20 +23,8 @@ class SandboxConfig:
         return asdict(self)
 
 
-@dataclass
-class ExecResult:
-    outcome: str
-    detail: str
-    duration_s: float
-    cpu_s: float = 0.0
-
-    @property
-    def passed(self) -> bool:
-        return self.outcome == "passed"
-
-
 def __getattr__(name: str):  # lazy: the worker imports this package and must stay light
-    if name in ("SandboxPool", "Job", "SandboxError"):
+    if name in ("SandboxPool", "Job", "SandboxError", "run_one"):
         from evalkit.sandbox import pool
 
         return getattr(pool, name)

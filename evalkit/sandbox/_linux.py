@@ -139,3 +139,118 @@ def mount_flags(opts: set[str]) -> int:
         if name in opts:
             flags |= bit
     return flags
+
+
+# ---- per-sample SysV IPC limits and the keyring filter --------------------------------------------------------
+def limit_sysv_ipc(total_mb: int) -> None:
+    """In a fresh IPC namespace: SysV shared memory capped at ``total_mb`` in all (RLIMIT_AS does not count a
+    segment that is not attached), few segments, semaphores and queues. Best effort: a kernel that refuses
+    leaves the defaults (the namespace still dies with the sample)."""
+    pages = max(1, (total_mb << 20) // os.sysconf("SC_PAGE_SIZE"))
+    for name, value in (("shmall", pages), ("shmmax", total_mb << 20), ("shmmni", 16), ("msgmni", 16),
+                        ("sem", "32 1024 32 16")):
+        try:
+            with open(f"/proc/sys/kernel/{name}", "w") as f:
+                f.write(str(value))
+        except OSError:
+            pass
+
+
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+_SECCOMP_RET_ALLOW = 0x7FFF0000
+_SECCOMP_RET_ERRNO = 0x00050000
+_EPERM = 1
+# (audit arch, add_key, request_key, keyctl) per machine
+_KEYRING_SYSCALLS = {"x86_64": (0xC000003E, 248, 249, 250), "aarch64": (0xC00000B7, 217, 218, 219)}
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def seccomp_supported() -> bool:
+    return os.uname().machine in _KEYRING_SYSCALLS
+
+
+_FILTER: list = []  # the prebuilt program (init builds it once; a forked sample only installs it)
+
+
+def prepare_keyring_filter() -> None:
+    """Build the keyring filter's program now, in init, so that installing it in each sample is one call."""
+    if _FILTER or not seccomp_supported():
+        return
+    arch, add_key, request_key, keyctl = _KEYRING_SYSCALLS[os.uname().machine]
+    ld_w_abs, jeq_k, jge_k, ret_k = 0x20, 0x15, 0x35, 0x06
+    deny = _SECCOMP_RET_ERRNO | _EPERM
+    prog = [
+        (ld_w_abs, 0, 0, 4),  # seccomp_data.arch
+        (jeq_k, 1, 0, arch),
+        (ret_k, 0, 0, deny),
+        (ld_w_abs, 0, 0, 0),  # seccomp_data.nr
+        (jge_k, 0, 1, 0x40000000),  # x32 ABI numbers
+        (ret_k, 0, 0, deny),
+        (jeq_k, 3, 0, add_key),
+        (jeq_k, 2, 0, request_key),
+        (jeq_k, 1, 0, keyctl),
+        (ret_k, 0, 0, _SECCOMP_RET_ALLOW),
+        (ret_k, 0, 0, deny),
+    ]
+    arr = (_SockFilter * len(prog))(*[_SockFilter(*ins) for ins in prog])
+    fprog = _SockFprog(len(prog), arr)
+    _FILTER.extend([arr, fprog, ctypes.cast(ctypes.pointer(fprog), ctypes.c_void_p).value or 0])
+
+
+def deny_keyring() -> None:
+    """A seccomp filter (needs no_new_privs) that answers EPERM to add_key, request_key and keyctl, and to every
+    call of another ABI (x32, 32-bit compat), where the numbers differ. Inherited by every child, kept across
+    exec, never removable."""
+    prepare_keyring_filter()
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, _FILTER[2], 0, 0), "seccomp")
+
+
+_NO_CAPS: list = []
+
+
+def prepare_no_caps() -> None:
+    if not _NO_CAPS:
+        hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+        data = (_CapData * 2)(_CapData(0, 0, 0), _CapData(0, 0, 0))
+        _NO_CAPS.extend([hdr, data, ctypes.byref(hdr), 126 if os.uname().machine == "x86_64" else 91])
+
+
+def drop_all_caps() -> None:
+    """capset(2) with nothing effective, permitted or inheritable (prebuilt: one call in a forked sample)."""
+    prepare_no_caps()
+    _check(_libc.syscall(_NO_CAPS[3], _NO_CAPS[2], _NO_CAPS[1]), "capset")
+
+
+def remove_sysv_ipc() -> int:
+    """Remove every SysV shared-memory segment, semaphore set and message queue of this IPC namespace (init,
+    after each sample: nothing of a sample's stays for the next). Returns how many were removed."""
+    n = 0
+    for kind, ctl in (("shm", _libc.shmctl), ("sem", _libc.semctl), ("msg", _libc.msgctl)):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) > 1:
+                ctl(int(parts[1]), 0, 0)  # IPC_RMID (semctl's semnum 0 is ignored)
+                n += 1
+    return n
+
+
+def forbid_mqueues() -> None:
+    """No POSIX message queue for an unprivileged process of this IPC namespace."""
+    try:
+        with open("/proc/sys/fs/mqueue/queues_max", "w") as f:
+            f.write("0")
+    except OSError:
+        pass

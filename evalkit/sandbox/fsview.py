@@ -249,8 +249,8 @@ class _Builder:
             except OSError as e:
                 self.layers["notes"].append(f"no /proc for samples ({e})")
         self.mkdirs(scratch)  # the same path as on the host: unique, and no bind can sit there
-        L.mount("tmpfs", self.at(scratch), "tmpfs", L.MS_NOSUID | L.MS_NODEV,
-                f"size={cfg['scratch_mb']}m,mode=0700{owner}")
+        # init's: only the mount point of each sample's own working directory (see runspec.py)
+        L.mount("tmpfs", self.at(scratch), "tmpfs", L.MS_NOSUID | L.MS_NODEV, f"size=1m,mode=0755{owner}")
         self.layers["private_tmp"] = True
         self.layers["fs_paths"] = list(p.binds)
         self.layers["fs_etc"] = sorted(etc)

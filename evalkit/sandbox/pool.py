@@ -1,8 +1,9 @@
-"""The harness side of the sandbox: a pool of warm workers fed from a queue, results streamed back.
+"""The harness side of the sandbox: a pool of warm workers fed from a queue, facts streamed back.
 
 Each worker is a fresh ``python`` process (``evalkit.sandbox.worker``) that talks JSON lines over its
-stdin/stdout. A thread per worker sends one job at a time; results reach ``on_result`` as they finish.
-Timeouts are provisional in the parallel pass: they are re-run once alone before the verdict is final.
+stdin/stdout: an ``ExecSpec`` in, its ``Facts`` out. A thread per worker sends one job at a time; facts reach
+``on_result`` as they finish. The pool decides nothing: verdicts are the evaluators' (``evalkit.evaluators``),
+and so is the rule that re-runs a load-sensitive verdict alone (``evalkit.judge``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from evalkit.sandbox import ExecResult, SandboxConfig
+from evalkit.sandbox import SandboxConfig
 from evalkit.sandbox.scrub import scrub, secrets_of
+from evalkit.sandbox.spec import ExecSpec, Facts
 
 _WORKER_CMD = "from evalkit.sandbox.worker import main; main()"
 _THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -68,9 +70,8 @@ class SandboxError(RuntimeError):
 
 @dataclass
 class Job:
-    key: Any  # opaque to the pool: returned with the result
-    program: str
-    timeout: float | None = None  # None: the pool's default
+    key: Any  # opaque to the pool: returned with the facts
+    spec: ExecSpec
 
 
 class _Worker:
@@ -97,7 +98,9 @@ class _Worker:
             self.close()
             raise SandboxError(f"sandbox worker failed to start: {self._stderr_tail()}")
         self.layers: dict = ready["layers"]
-        self.uid: int = ready["uid"]
+        self.uid: int = ready["uid"]  # init's
+        self.sample_uid: int = ready.get("sample_uid", self.uid)
+        self.broken = False
 
     def _stderr_tail(self) -> str:
         try:
@@ -120,17 +123,37 @@ class _Worker:
         line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
 
-    def run(self, program: str, timeout: float) -> ExecResult:
-        req = {"id": 0, "program": program, "timeout": timeout, "wall": 2 * timeout + 2}
+    def run(self, spec: ExecSpec) -> Facts:
+        d = spec.to_dict()
+        d["driver_data"] = _plain_encode(spec.driver_data)
+        for st in d["steps"]:
+            if st.get("memory_mb") is None:
+                st["memory_mb"] = None
+        walls = sum((st.get("wall_s") or 2 * st["cpu_s"] + 2) for st in d["steps"])
+        if spec.driver:
+            walls += spec.driver_timeout_s
         try:
-            self.proc.stdin.write((json.dumps(req) + "\n").encode())  # type: ignore[union-attr]
+            self.proc.stdin.write((json.dumps({"id": 0, "spec": d}) + "\n").encode())  # type: ignore[union-attr]
             self.proc.stdin.flush()  # type: ignore[union-attr]
-            res = self._read_line(req["wall"] + 30.0)
+            res = self._read_line(walls + 30.0)
         except (OSError, ValueError):
             res = None
         if res is None:
             raise SandboxError(f"sandbox worker stopped answering ({self._stderr_tail()})")
-        return ExecResult(res["outcome"], scrub(res["detail"], self.secrets), res["duration_s"], res.get("cpu_s", 0.0))
+        try:
+            facts = Facts.from_dict(res["facts"])
+        except (TypeError, KeyError, ValueError) as e:
+            raise SandboxError(f"sandbox worker sent facts evalkit cannot read ({e})") from None
+        for st in facts.steps:  # what the sample printed never carries the harness's secrets
+            st.stdout = scrub(st.stdout, self.secrets)
+            st.stderr = scrub(st.stderr, self.secrets)
+            if st.exception:
+                st.exception = scrub(st.exception, self.secrets)
+        if facts.driver and isinstance(facts.driver.get("error"), str):
+            facts.driver["error"] = scrub(facts.driver["error"], self.secrets)
+        if facts.sandbox_error and facts.sandbox_error.startswith("worker replaced"):
+            self.broken = True
+        return facts
 
     def close(self) -> None:
         try:
@@ -195,35 +218,39 @@ class SandboxPool:
         """What the results record: limits and the isolation layers that were active."""
         return {"limits": self.config.to_dict(), "layers": self.layers, "workers": self.n_workers}
 
-    def _run_on(self, idx: int, job: Job) -> ExecResult:
-        timeout = job.timeout if job.timeout is not None else self.config.timeout
+    def _run_on(self, idx: int, job: Job) -> Facts:
         for attempt in range(2):
             try:
-                return self._workers[idx].run(job.program, timeout)
+                facts = self._workers[idx].run(job.spec)
+                if self._workers[idx].broken:  # it could not clean up after this sample: a new one
+                    self._replace(idx)
+                return facts
             except SandboxError as e:
-                self._workers[idx].close()
-                try:
-                    self._workers[idx] = _Worker(self.config)
-                except SandboxError as e2:
-                    return ExecResult("sandbox_error", str(e2), 0.0)
+                err = self._replace(idx)
+                if err is not None:
+                    return Facts(sandbox_error=err)
                 if attempt == 1:
-                    return ExecResult("sandbox_error", str(e), 0.0)
+                    return Facts(sandbox_error=str(e))
         raise AssertionError("unreachable")
 
-    def run(self, jobs: Iterable[Job], on_result: Callable[[Job, ExecResult], None],
-            rerun_timeouts: bool = True) -> None:
-        """Run every job; call ``on_result`` (serialised) once per job with its final verdict."""
+    def _replace(self, idx: int) -> str | None:
+        self._workers[idx].close()
+        try:
+            self._workers[idx] = _Worker(self.config)
+        except SandboxError as e:
+            return str(e)
+        return None
+
+    def run(self, jobs: Iterable[Job], on_result: Callable[[Job, Facts], None]) -> None:
+        """Run every job; call ``on_result`` (serialised) once per job with its facts."""
         if not self._workers:
             self.start()
         q: queue.Queue[Job | None] = queue.Queue()
-        n = 0
         for job in jobs:
             q.put(job)
-            n += 1
         for _ in self._workers:
             q.put(None)
         lock = threading.Lock()
-        retry: list[Job] = []
         failure: list[BaseException] = []
 
         def loop(idx: int) -> None:
@@ -231,12 +258,9 @@ class SandboxPool:
                 while (job := q.get()) is not None:
                     if failure:
                         continue
-                    res = self._run_on(idx, job)
+                    facts = self._run_on(idx, job)
                     with lock:
-                        if res.outcome == "timeout" and rerun_timeouts:
-                            retry.append(job)
-                        else:
-                            on_result(job, res)
+                        on_result(job, facts)
             except BaseException as e:  # e.g. the callback failed: stop everyone, re-raise below
                 failure.append(e)
 
@@ -247,6 +271,17 @@ class SandboxPool:
             t.join()
         if failure:
             raise failure[0]
-        # Timeouts again, one at a time with the other workers idle, so machine load cannot decide them.
-        for job in retry:
-            on_result(job, self._run_on(0, job))
+
+
+def _plain_encode(x: Any) -> Any:
+    from evalkit.sandbox.plain import encode
+
+    return encode(x)
+
+
+def run_one(spec: ExecSpec, config: SandboxConfig | None = None) -> Facts:
+    """One spec in a one-worker pool of its own (tests, one-off checks)."""
+    out: list[Facts] = []
+    with SandboxPool(config, workers=1) as pool:
+        pool.run([Job(0, spec)], lambda _j, f: out.append(f))
+    return out[0]

