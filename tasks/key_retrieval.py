@@ -138,7 +138,7 @@ class KeyRetrieval(Task):
         return ("Complete the following code.\n\n```python\n" + code + "\n```\n", "```python\n" + TAIL)
 
     # --- judging: no execution -----------------------------------------------------------------------
-    def execution(self, problem: Problem, code: dict[str, str]) -> None:
+    def execution(self, problem: Problem, code: dict[str, str], timeout: float | None = None) -> None:
         return None
 
     def judge(self, problem: Problem, code: dict[str, str], facts: Any = None) -> Verdict:
@@ -151,7 +151,7 @@ class KeyRetrieval(Task):
     def info(self) -> dict[str, Any]:
         out = super().info()
         f = self.filler()
-        out |= {"metric": "accuracy: the completion starts with the inserted two-digit VALUE (greedy in the paper)",
+        out |= {"scoring": "accuracy: the completion starts with the inserted two-digit VALUE (greedy in the paper)",
                 "key_function": KEY_TEMPLATE.format(value="<VALUE>"), "prompt_end": TAIL,
                 "context_lengths": list(self.lengths), "key_positions": list(self.positions),
                 "examples_per_cell": self.per_cell, "prompt_seed": self.prompt_seed,

@@ -117,7 +117,7 @@ class LCC(Task):
         return self._prompt_and_size(problem)[1]
 
     # --- judging: no execution -----------------------------------------------------------------------
-    def execution(self, problem: Problem, code: dict[str, str]) -> None:
+    def execution(self, problem: Problem, code: dict[str, str], timeout: float | None = None) -> None:
         return None
 
     def judge(self, problem: Problem, code: dict[str, str], facts: Any = None) -> Verdict:
@@ -130,7 +130,7 @@ class LCC(Task):
             "truncation": (f"last {self.max_prompt_tokens} tokens of the context (non-LCFT protocol)"
                            if self.max_prompt_tokens else "none: the whole file (long-context protocol)"),
             "cut": "the completion up to its first newline",
-            "metrics": "exact match and edit similarity as microsoft/CodeBERT LongCoder run.py (code tokens); "
+            "scoring": "exact match and edit similarity as microsoft/CodeBERT LongCoder run.py (code tokens); "
                        "BLEU: CodeXGLUE smoothed sentence BLEU-4 over code tokens (the paper does not say which)",
             "length_unit": self.counter.name + " (without BOS)", "tokenizer_sha256": self.tokenizer_sha256,
             "buckets": [b[2] for b in BUCKETS],
