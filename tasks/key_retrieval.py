@@ -38,7 +38,7 @@ PAPER_LENGTHS = (8000, 16000, 24000)  # Table 17 (Table 18 adds 4,000)
 PAPER_POSITIONS = (0.0, 0.2, 0.4)
 FIG4B_POSITIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # Fig. 4b sweeps 0..1 at ~16K
 EXAMPLES_PER_CELL = 64
-BUILDER_VERSION = 2  # bump when the prompt construction changes (the recipe hash then changes)
+BUILDER_VERSION = 3  # bump when the prompt construction changes (the recipe hash then changes)
 
 
 class KeyRetrieval(Task):

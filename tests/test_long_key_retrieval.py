@@ -101,7 +101,7 @@ def test_known_prompt_hash() -> None:
     assert digest == KNOWN_SHA256, digest
 
 
-KNOWN_SHA256 = "56e19d1b0cfb5261e0a9ddcb7593cfd3b752ba2f58fe2914b4682f17ea922dec"
+KNOWN_SHA256 = "250b6a7a12f90485b39d29a190d57044631893b177d78d9d293fb0c7620930ae"
 
 
 def test_reference_scores_one_constant_scores_one_in_ninety() -> None:

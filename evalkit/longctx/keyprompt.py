@@ -6,8 +6,8 @@ model's tokenizer, without BOS). The prompt has exactly ``length`` tokens and th
 token number ``round(position * (length - key - tail))`` (0-based): the filler before the key is exactly that many
 tokens, the filler after it fills the rest. Whole filler programs are drawn (a seeded shuffle of the pool, the
 pool reshuffled each time it is used up) while they fit; the last few tokens of each side are a comment line
-(``# ...``) sized to the exact count. Everything is a function of (filler pool, tokenizer, length, position,
-seed): the same inputs give the same bytes on any machine.
+(``# . . .``, or empty comment lines) sized to the exact count. Everything is a function of (filler pool,
+tokenizer, length, position, seed): the same inputs give the same bytes on any machine.
 """
 
 from __future__ import annotations
@@ -69,12 +69,12 @@ def _comment_pad_shifted(m: int) -> str:
     return "" if m <= 0 else "#:" + " ." * (m - 1) + "\n"
 
 
-def _statement_pad(m: int) -> str:
-    """``m`` lines of ``pass``: a step of one token where a comment is a single token (evalkit's code tokens)."""
-    return "pass\n" * max(m, 0)
+def _comment_lines_pad(m: int) -> str:
+    """``m`` empty comment lines: a step of one token where a comment is a single token (evalkit's code tokens)."""
+    return "#\n" * max(m, 0)
 
 
-PADS = (_comment_pad, _comment_pad_shifted, _statement_pad)
+PADS = (_comment_pad, _comment_pad_shifted, _comment_lines_pad)
 PROBE = "x = 1\n"  # what follows a piece when it is counted (pieces are counted where they will stand)
 
 
