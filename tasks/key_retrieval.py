@@ -32,7 +32,7 @@ from evalkit.longctx.filler import Filler, load_filler
 from evalkit.longctx.keyprompt import KEY_TEMPLATE, TAIL, KeyPromptBuilder, draw_value
 from evalkit.longctx.tokens import TokenCounter, counter_for, parse_lengths, parse_positions, vocab_sha256
 from evalkit.metrics import Metric
-from evalkit.task import Problem, Task
+from evalkit.task import Problem, Task, data_dir
 
 PAPER_LENGTHS = (8000, 16000, 24000)  # Table 17 (Table 18 adds 4,000)
 PAPER_POSITIONS = (0.0, 0.2, 0.4)
@@ -98,7 +98,7 @@ class KeyRetrieval(Task):
     # --- data ----------------------------------------------------------------------------------------
     def filler(self) -> Filler:
         if self._filler is None or self._filler_choice_loaded != self.filler_choice:
-            self._filler = load_filler(self.filler_choice)
+            self._filler = load_filler(self.filler_choice, data_dir(self.data_dir))
             self._filler_choice_loaded = self.filler_choice
         return self._filler
 

@@ -140,3 +140,27 @@ def test_bad_options_are_user_errors() -> None:
                {"context_lengths": "100"}):
         with pytest.raises(UserError):
             t.configure(**kw)
+
+
+def test_code_contests_filler_from_local_files(tmp_path) -> None:
+    """The paper's filler from a local copy (DATA_DIR/code_contests, rows as on the hub): Python 3 solutions that
+    parse and do not name the key function, deduplicated, in a fixed order; other languages left out."""
+    import json
+
+    d = tmp_path / "code_contests"
+    d.mkdir()
+    sols = {"language": [3, 2, 3, 3, 3, 1],
+            "solution": ["n = int(input())\nprint(n * 2)\n", "int main() { return 0; }", "def f(:\n    pass",
+                         "def my_function():\n    return 1\n", "n = int(input())\nprint(n * 2)\n",
+                         "print 'python 2'"]}
+    (d / "valid.jsonl").write_text(json.dumps({"name": "b", "solutions": sols}) + "\n")
+    (d / "test.jsonl").write_text(json.dumps({"name": "a", "solutions": {"language": [3], "solution": [
+        "import sys\nfor line in sys.stdin:\n    print(line.strip()[::-1])\n"]}}) + "\n")
+    t = get_task("key-retrieval", data_dir=str(tmp_path))
+    t.configure(context_lengths="1k", key_positions="0.5", examples_per_cell=1)
+    f = t.filler()
+    assert f.pieces == ("n = int(input())\nprint(n * 2)\n",
+                        "import sys\nfor line in sys.stdin:\n    print(line.strip()[::-1])\n")
+    assert "code_contests" in f.source and f.licence == "CC-BY-4.0" and "deviation" not in f.info()
+    text = t.prompt(t.problems()[0])
+    assert "print(n * 2)" in text and text.endswith("assert my_function() == ")

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from evalkit.errors import UserError, first_line
 
@@ -70,34 +71,56 @@ def humaneval_filler() -> Filler:
                   "not used)")
 
 
-def code_contests_filler() -> Filler:
+def _local_rows(local: Path) -> list[dict]:
+    from evalkit.datafiles import read_jsonl
+
+    rows: list[dict] = []
+    for split in ("valid", "test"):
+        path = next((local / f"{split}{ext}" for ext in (".jsonl", ".jsonl.gz") if (local / f"{split}{ext}").is_file()),
+                    None)
+        if path is None:
+            raise UserError(f"key-retrieval filler: {local} has no {split}.jsonl (CodeContests' {split} split)")
+        rows += sorted(read_jsonl(path, ("name", "solutions")), key=lambda r: r["name"])
+    return rows
+
+
+def code_contests_filler(local: Path | None = None) -> Filler:
+    """CodeContests' Python 3 solutions: from ``local`` (``DATA_DIR/code_contests/{valid,test}.jsonl[.gz]``, rows
+    with ``name`` and ``solutions`` = {language: [...], solution: [...]}, as on the hub) or from the hub."""
     from evalkit.task import load_hub_rows
 
+    if local is not None:
+        rows, where = _local_rows(local), str(local)
+    else:
+        rows, where = [], CODE_CONTESTS
+        for split in ("valid", "test"):
+            part, _, _ = load_hub_rows("CodeContests (key-retrieval filler)", CODE_CONTESTS, None,  # type: ignore[arg-type]
+                                       split=split, order_by="name")
+            rows += part
     pieces: list[str] = []
-    for split in ("valid", "test"):
-        rows, _, _ = load_hub_rows("CodeContests (key-retrieval filler)", CODE_CONTESTS, None, split=split,  # type: ignore[arg-type]
-                                   order_by="name")
-        for r in rows:
-            sols = r.get("solutions") or {}
-            for lang, code in zip(sols.get("language") or [], sols.get("solution") or []):
-                if lang == PYTHON3 and (p := usable(code)) is not None:
-                    pieces.append(p)
+    for r in rows:
+        sols = r.get("solutions") or {}
+        for lang, code in zip(sols.get("language") or [], sols.get("solution") or []):
+            if lang == PYTHON3 and (p := usable(code)) is not None:
+                pieces.append(p)
     if not pieces:
-        raise UserError(f"{CODE_CONTESTS}: no Python 3 solution found")
-    return Filler(_dedup(pieces), f"{CODE_CONTESTS} (valid + test splits, Python 3 solutions)", "CC-BY-4.0", "")
+        raise UserError(f"{where}: no Python 3 solution found")
+    return Filler(_dedup(pieces), f"{where} (CodeContests valid + test splits, Python 3 solutions)", "CC-BY-4.0", "")
 
 
 FILLERS = ("auto", "code_contests", "humaneval")
 
 
-def load_filler(which: str = "auto") -> Filler:
-    """``code_contests`` (the paper's; the hub), ``humaneval`` (offline), or ``auto``: the hub's when reachable."""
+def load_filler(which: str = "auto", data_dir: Path | None = None) -> Filler:
+    """``code_contests`` (the paper's: ``DATA_DIR/code_contests/`` if there, else the hub), ``humaneval``
+    (offline), or ``auto``: CodeContests when local or the hub is reachable, else HumanEval."""
     if which not in FILLERS:
         raise UserError(f"--filler must be one of {', '.join(FILLERS)}, not {which!r}")
     if which == "humaneval":
         return humaneval_filler()
-    if which == "code_contests":
-        return code_contests_filler()
+    local = data_dir / "code_contests" if data_dir is not None and (data_dir / "code_contests").is_dir() else None
+    if which == "code_contests" or local is not None:
+        return code_contests_filler(local)
     from evalkit.hub import offline_reason
 
     if offline_reason() is not None:
