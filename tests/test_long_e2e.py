@@ -79,13 +79,18 @@ def tiny_long_llama(directory: Path) -> Path:
     return directory
 
 
-def test_tiny_llama_8k_prompt_is_in_its_tokens(tmp_path: Path) -> None:
-    """Without the integration: the prompt built with the checkpoint's own tokenizer is ~8k of its tokens."""
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_long_llama(tmp_path_factory.mktemp("tiny-long-llama"))
+
+
+def test_tiny_llama_8k_prompt_is_in_its_tokens(tiny_dir: Path) -> None:
+    """The prompt built with the checkpoint's own tokenizer is ~8k of its tokens, within its 16k positions."""
     from transformers import AutoConfig, AutoTokenizer
 
     from evalkit.registry import get_task
 
-    d = tiny_long_llama(tmp_path / "tiny")
+    d = tiny_dir
     cfg = AutoConfig.from_pretrained(d)
     theta = getattr(cfg, "rope_theta", None) or (getattr(cfg, "rope_parameters", None) or {}).get("rope_theta")
     assert theta == 1e6 and cfg.max_position_embeddings == 16384
@@ -115,11 +120,11 @@ TASKS = [KeyRetrieval8k]
 """
 
 
-def test_tiny_llama_8k_key_retrieval_both_engines(tmp_path: Path) -> None:
+def test_tiny_llama_8k_key_retrieval_both_engines(tmp_path: Path, tiny_dir: Path) -> None:
     """An ~8k-token prompt (in the checkpoint's own tokens) through `evalkit run`, fast and eager engines: equal
     greedy output, judged without the sandbox. With the CLI's options and tokenizer wiring the task is the real
     key-retrieval; before them, a task module that configures it the same way."""
-    d = tiny_long_llama(tmp_path / "tiny")
+    d = tiny_dir
     if cli_has_options():
         task, extra = "key-retrieval", ["--context-lengths", "8k", "--key-positions", "0.5", "--examples-per-cell",
                                         "1", "--filler", "humaneval"]
