@@ -109,6 +109,9 @@ class KeyRetrieval(Task):
                 "key_positions": list(self.positions), "examples_per_cell": self.per_cell, "seed": self.prompt_seed}
 
     def load(self) -> tuple[list[Problem], str, str]:
+        """The examples and their answers (VALUE). They depend on the grid and the seed only: the data hash is
+        theirs, so that scoring a generated run needs neither the filler nor the tokenizer (the prompts have
+        their own hash, ``prompt_sha256``, and ``recipe`` says what made them)."""
         problems = []
         for length in self.lengths:
             for pos in self.positions:
@@ -117,8 +120,11 @@ class KeyRetrieval(Task):
                     problems.append(Problem(
                         task_id=f"{length}/{pos:g}/{i}", prompt="", reference=value, test="",
                         meta={"length": length, "position": pos, "index": i}))
-        recipe = hashlib.sha256(json.dumps(self.recipe(), sort_keys=True).encode()).hexdigest()
-        return problems, recipe, self.filler().source
+        answers = json.dumps([BUILDER_VERSION] + [[p.task_id, p.reference] for p in problems])
+        source = (f"generated: {len(problems)} examples ({self.per_cell} per cell), lengths "
+                  f"{','.join(map(str, self.lengths))}, positions {','.join(f'{x:g}' for x in self.positions)}, "
+                  f"seed {self.prompt_seed}")
+        return problems, hashlib.sha256(answers.encode()).hexdigest(), source
 
     def prompt(self, problem: Problem) -> str:
         """Built on first use (a 24k-token prompt takes a fraction of a second) and kept."""
