@@ -163,11 +163,6 @@ class KeyRetrieval(Task):
                 "examples_per_cell": self.per_cell, "prompt_seed": self.prompt_seed,
                 "length_unit": self.counter.name + " (without BOS)", "tokenizer_sha256": self.tokenizer_sha256,
                 "filler": f.info(), "recipe": self.recipe()}
-        if self._built:
-            h = hashlib.sha256()
-            for tid in sorted(self._built):
-                h.update(tid.encode() + b"\0" + self._built[tid].encode() + b"\0")
-            out["built_prompts"] = {"n": len(self._built), "sha256": h.hexdigest()}
         return out
 
     def summary_extra(self, rows: Sequence[dict], ks: Sequence[int]) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def test_reference_scores_one(tmp_path: Path) -> None:
     assert all(metric_mean(lcc, m) == 1.0 for m in ("exact_match", "bleu", "edit_similarity"))
     # what produced the prompts is recorded
     assert kr["filler"]["deviation"] and kr["recipe"]["context_lengths"] == [8000, 16000, 24000]
-    assert kr["protocol"]["prompt_sha256"] and kr["built_prompts"]["n"] == 4
+    assert kr["protocol"]["prompt_sha256"] and kr["recipe"]["examples_per_cell"] == 64
     assert kr["by_cell"] == {"8000": {"0": 1.0}}
     assert lcc["lcc_balanced"]["n"] == 548 and lcc["by_bucket"]["<4k"]["exact_match"] == 1.0
     rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
@@ -143,7 +143,7 @@ def test_tiny_llama_8k_key_retrieval_both_engines(tmp_path: Path, tiny_dir: Path
         assert r.returncode == 0, r.stderr
         kr = results(out)["tasks"][task]
         assert kr["n_problems"] == 1 and "code tokens" not in kr["length_unit"]  # the model's own tokens
-        assert kr["recipe"]["context_lengths"] == [8000] and kr["built_prompts"]["n"] == 1
+        assert kr["recipe"]["context_lengths"] == [8000] and kr["protocol"]["prompt_sha256"]
         rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
         assert [row["scores"]["accuracy"] for row in rows] in ([0.0], [1.0])
         gens[engine] = [row.get("raw_generation", row.get("completion")) for row in rows]
