@@ -86,7 +86,9 @@ def test_same_seed_same_bytes_other_seed_other_prompt(toks: dict) -> None:
     # the recipe is recorded (the prompts' hash is the run's prompt_sha256, as for every task); info() does not
     # change once prompts are built (a run's fingerprint is made of it)
     ia, ib = a.info(), b.info()
-    assert ia == ib and ia == task(toks["tiny-llama"], "2k", "0.2", 2, 0).info()
+    fresh = task(toks["tiny-llama"], "2k", "0.2", 2, 0)
+    fresh.problems()
+    assert ia == ib == fresh.info()
     assert ia["recipe"]["seed"] == 0 and ia["filler"]["deviation"] and ia["filler"]["licence"] == "MIT"
     assert a.dataset_sha256 == b.dataset_sha256 != c.dataset_sha256  # the answers depend on the seed
 
