@@ -32,7 +32,7 @@ from evalkit.longctx.filler import Filler, load_filler
 from evalkit.longctx.keyprompt import KEY_TEMPLATE, TAIL, KeyPromptBuilder, draw_value
 from evalkit.longctx.tokens import TokenCounter, counter_for, parse_lengths, parse_positions, vocab_sha256
 from evalkit.metrics import Metric
-from evalkit.task import Problem, Task, data_dir
+from evalkit.task import Problem, Task, data_dir, extract_code
 
 PAPER_LENGTHS = (8000, 16000, 24000)  # Table 17 (Table 18 adds 4,000)
 PAPER_POSITIONS = (0.0, 0.2, 0.4)
@@ -142,6 +142,11 @@ class KeyRetrieval(Task):
         # as the paper queried GPT-3.5: a system-like instruction, the code, and the assert to complete
         code = self.prompt(problem)
         return ("Complete the following code.\n\n```python\n" + code + "\n```\n", "```python\n" + TAIL)
+
+    def postprocess_chat(self, problem: Problem, answer: str) -> dict[str, str]:
+        """The answer's code block continues ``assert my_function() == ``: what follows it is the completion."""
+        code = extract_code(answer)
+        return {"completion": code.split(TAIL, 1)[1] if TAIL in code else code}
 
     # --- judging: no execution -----------------------------------------------------------------------
     def execution(self, problem: Problem, code: dict[str, str], timeout: float | None = None) -> None:

@@ -116,6 +116,15 @@ class LCC(Task):
         """Tokens of the whole context (the model's tokenizer): what Fig. 9b groups by."""
         return self._prompt_and_size(problem)[1]
 
+    chat_prompt_format: ClassVar[str] = ("user: 'Complete the next line of this <language> file...' + the file in a "
+                                         "code block; the answer's first code line is the prediction")
+
+    def chat_prompt(self, problem: Problem) -> tuple[str, str]:
+        fence = {"python": "python", "java": "java", "csharp": "csharp"}[self.language]
+        lang = {"python": "Python", "java": "Java", "csharp": "C#"}[self.language]
+        return (f"Complete the next line of this {lang} file. Answer with that line only, in a code block.\n\n"
+                f"```{fence}\n{self.prompt(problem)}```\n", f"```{fence}\n")
+
     # --- judging: no execution -----------------------------------------------------------------------
     def execution(self, problem: Problem, code: dict[str, str], timeout: float | None = None) -> None:
         return None

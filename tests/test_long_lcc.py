@@ -140,3 +140,18 @@ def test_prompt_ends_with_a_newline(tmp_path: Path) -> None:
     (d / "test.jsonl").write_text('{"context": "import os\\n", "gt": "z = 3"}\n')
     t = get_task("lcc-python", data_dir=str(tmp_path))
     assert [t.prompt(p) for p in t.problems()] == ["import os\nx = 1\n", "import os\n"]
+
+
+def test_chat_answers() -> None:
+    t = lcc(balanced_n=100)
+    p = t.problems()[0]
+    user, prefix = t.chat_prompt(p)
+    assert p.prompt in user and prefix == "```python\n"
+    got = t.postprocess_chat(p, prefix + p.reference.strip() + "\n```\nThat line sets y.")
+    assert t.judge(p, got).scores["exact_match"] == 1.0
+    kr = get_task("key-retrieval")
+    kr.configure(context_lengths="1k", key_positions="0", examples_per_cell=1, filler="humaneval")
+    q = kr.problems()[0]
+    user, prefix = kr.chat_prompt(q)
+    assert user.startswith("Complete the following code.") and prefix.endswith("assert my_function() == ")
+    assert kr.judge(q, kr.postprocess_chat(q, prefix + q.reference + "\n```")).scores["accuracy"] == 1.0
