@@ -126,9 +126,6 @@ class _Worker:
     def run(self, spec: ExecSpec) -> Facts:
         d = spec.to_dict()
         d["driver_data"] = _plain_encode(spec.driver_data)
-        for st in d["steps"]:
-            if st.get("memory_mb") is None:
-                st["memory_mb"] = None
         walls = sum((st.get("wall_s") or 2 * st["cpu_s"] + 2) for st in d["steps"])
         if spec.driver:
             walls += spec.driver_timeout_s
