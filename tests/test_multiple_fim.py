@@ -134,7 +134,7 @@ def test_tiny_fim_model_end_to_end(mode, tiny_models, tmp_path):
 
     model = tiny_models("gpt_bigcode", fim=True)
     out = tmp_path / "o"
-    r = evalkit("run", "--model", str(model), "--tasks", ",".join(TASKS), "--limit", "3", "--fim", mode,
+    r = evalkit("run", "--model", str(model), "--tasks", ",".join(TASKS), "--limit", "3", "--fim", mode, "--max-new-tokens", "24",
                 "--output-dir", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads((out / "results.json").read_text())
