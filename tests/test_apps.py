@@ -108,3 +108,18 @@ def test_expected_outputs_never_reach_the_sample():
     spec = judge.spec(program.serving_source("print(3)", None), None, list(zip(io["inputs"], io["outputs"])))
     assert all("SECRET" not in (s.python or "") for s in spec.steps) and not spec.files
     assert "SECRET" in json.dumps(spec.driver_data)
+
+
+def test_paper_rows_of_tables_3_15_6():
+    from evalkit.results import load_run
+
+    c7 = load_run("paper:codellama-7b").tasks
+    assert c7["apps"]["levels"]["introductory"] == {"pass@5": 0.108, "pass@10": 0.156, "pass@100": 0.335}
+    assert c7["apps"]["levels"]["competition"]["pass@100"] == 0.071
+    assert c7["multiple-fim-py"]["metrics"]["exact_match"]["mean"] == 0.676
+    assert c7["humaneval"]["pass@1"] == 0.335  # codellama.json's tasks are still there (merged by run name)
+    assert load_run("paper:codellama-13b-spm").tasks["multiple-fim-js"]["metrics"]["exact_match"]["mean"] == 0.85
+    i34 = load_run("paper:codellama-34b-instruct").tasks
+    assert i34["apps-instruct"]["levels"]["interview"] == {"pass@5": 0.057, "pass@10": 0.08, "pass@100": 0.169}
+    assert i34["apps"]["levels"]["interview"]["pass@100"] == 0.228
+    assert load_run("paper:starcoder-15.5b").tasks["multiple-fim-java"]["metrics"]["exact_match"]["mean"] == 0.73
