@@ -31,6 +31,7 @@ class Apps(Task):
     timeout = 4.0  # seconds per test (testing_util's limit); --timeout overrides
     default_max_new_tokens = 1024
     shots = 2
+    chat_variant: ClassVar[str | None] = "apps-instruct"  # --chat would replace the two-shot prompt: refused
     metrics = (PASS,)
     prompt_format = ("two-shot Q:/A: (Code Llama Fig. 14): guide 'read from and write to standard IO' or 'use the "
                      "provided function signature', question (+ starter code); answer from the ``` block")
@@ -141,6 +142,7 @@ class AppsInstruct(Apps):
     name = "apps-instruct"
     description = "APPS test split (5000), zero-shot [INST] prompt for Instruct models (Table 15), pass@k per level"
     shots = 0
+    chat_variant = None  # --chat: the model's own chat template around the same instruction
     stop_sequences = ()
     prompt_format = ("zero-shot [INST] (Code Llama Fig. 14): guide + question (+ starter code) [/INST]; answer "
                      "from the ``` block")

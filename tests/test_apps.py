@@ -123,3 +123,8 @@ def test_paper_rows_of_tables_3_15_6():
     assert i34["apps-instruct"]["levels"]["interview"] == {"pass@5": 0.057, "pass@10": 0.08, "pass@100": 0.169}
     assert i34["apps"]["levels"]["interview"]["pass@100"] == 0.228
     assert load_run("paper:starcoder-15.5b").tasks["multiple-fim-java"]["metrics"]["exact_match"]["mean"] == 0.73
+
+
+def test_chat_is_refused_on_the_two_shot_tasks(tmp_path):
+    r = evalkit("run", "--tasks", "apps-interview", "--chat", "--output-dir", str(tmp_path / "o"))
+    assert r.returncode == 2 and "use --tasks apps-instruct" in r.stderr and not (tmp_path / "o").exists()
