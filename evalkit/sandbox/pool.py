@@ -98,7 +98,8 @@ class _Worker:
             self.close()
             raise SandboxError(f"sandbox worker failed to start: {self._stderr_tail()}")
         self.layers: dict = ready["layers"]
-        self.uid: int = ready["uid"]
+        self.uid: int = ready["uid"]  # init's
+        self.sample_uid: int = ready.get("sample_uid", self.uid)
         self.broken = False
 
     def _stderr_tail(self) -> str:
@@ -125,9 +126,6 @@ class _Worker:
     def run(self, spec: ExecSpec) -> Facts:
         d = spec.to_dict()
         d["driver_data"] = _plain_encode(spec.driver_data)
-        for st in d["steps"]:
-            if st.get("memory_mb") is None:
-                st["memory_mb"] = None
         walls = sum((st.get("wall_s") or 2 * st["cpu_s"] + 2) for st in d["steps"])
         if spec.driver:
             walls += spec.driver_timeout_s
