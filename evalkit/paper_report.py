@@ -132,7 +132,7 @@ def run_protocol(run: RunResult, cell: Cell, entry: dict[str, Any]) -> dict[str,
 
     doc = run.extra.get("doc") or {"tasks": run.tasks}
     task = cell.task if cell.task in doc.get("tasks", {}) else f"{cell.task}-{cell.level}"
-    p = of_result(doc, task)
+    p = dict(of_result(doc, task))
     if cell.level and isinstance(entry.get("levels", {}).get(cell.level), dict):
         p["n_problems"] = entry["levels"][cell.level].get("n_problems", p.get("n_problems"))
     return p

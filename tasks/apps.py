@@ -116,7 +116,6 @@ class Apps(Task):
                                 "test_timeout_s": self.timeout}
         if self.shots:
             out["few_shot"] = data.shots_record(self.shot_rows) if self.shot_rows else None
-        out.pop("metrics", None)  # runner.task_summary merges info() after the metric blocks
         return out
 
 

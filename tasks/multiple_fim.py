@@ -138,10 +138,7 @@ class MultiPLEFim(Task):
                        scores={"exact_match": 1.0 if hit else 0.0})
 
     def info(self) -> dict:
-        out = super().info() | {"infill_stop": self.infill_stop, "language": self.lang}
-        # runner.task_summary merges info() after the metric blocks: the declaration list would replace them
-        out.pop("metrics", None)
-        return out
+        return super().info() | {"infill_stop": self.infill_stop, "language": self.lang}
 
 
 def first_line(text: str) -> str:
