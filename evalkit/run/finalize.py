@@ -10,7 +10,7 @@ from typing import Any
 from evalkit import __version__, protocol
 from evalkit.evaluators import OUTCOMES
 from evalkit.metrics import summarize_metric
-from evalkit.records import VerdictKey
+from evalkit.records import VerdictKey, sha256_text
 from evalkit.run.config import RunConfig, warn
 from evalkit.run.judge import spec_key, unique_generations
 from evalkit.store import RunStore, atomic_write_json, write_jsonl
@@ -33,7 +33,7 @@ def finalize(tasks: Sequence[Task], cfg: RunConfig, store: RunStore, sandbox_inf
         if v is None:
             raise RuntimeError(f"no verdict for {rec['task']} {rec['task_id']} #{rec['sample_idx']}")
         row = {"task": rec["task"], "task_id": rec["task_id"], "sample_idx": rec["sample_idx"],
-               "prompt": problem.prompt if not task.infilling else {"prefix": problem.prompt, "suffix": problem.suffix},
+               "prompt": _prompt_field(task, problem),
                "completion": rec.get("completion"), "passed": v["outcome"] == "passed",
                "outcome": v["outcome"], "detail": v["detail"], "scores": v.get("scores") or {},
                "duration_s": v["duration_s"]}
@@ -72,6 +72,20 @@ def finalize(tasks: Sequence[Task], cfg: RunConfig, store: RunStore, sandbox_inf
         warn(f"{broken} samples met a sandbox error (the harness's fault, counted as not passed); "
              "run the same command with --resume to retry them")
     return results
+
+
+LONG_PROMPT = 20_000  # characters: a longer prompt (long-context tasks) is recorded by its hash, once per row
+
+
+def _prompt_field(task: Task, problem: Any) -> Any:
+    if task.infilling:
+        return {"prefix": problem.prompt, "suffix": problem.suffix}
+    prompt = task.prompt(problem)
+    if not isinstance(prompt, str):  # a FIM prompt of a task that builds it
+        return {"prefix": prompt.prefix, "suffix": prompt.suffix}
+    if len(prompt) > LONG_PROMPT:
+        return {"sha256": sha256_text(prompt), "chars": len(prompt)}
+    return prompt
 
 
 _IN_PROTOCOL = ("prompt_format", "prompt_sha256", "dataset_sha256", "chat", "max_new_tokens", "shots",

@@ -158,7 +158,7 @@ def _serve(g: dict) -> None:
     buf = b""
     while True:
         while b"\n" not in buf:
-            chunk = _read(REQ_FD, 1 << 20)
+            chunk = _read(REQ_FD, 1 << 16)
             if not chunk:
                 _exit(0)
             buf += chunk

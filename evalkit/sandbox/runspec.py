@@ -321,6 +321,10 @@ class SpecRunner:
                 self._kill_rest(running.pid)
                 f["files"] = self._emitted(step.get("emit") or [], int(step.get("output_limit") or 1 << 16))
                 facts["steps"].append(f)
+                if f["exit_code"] == 70 and f["stderr"].startswith("evalkit-sandbox-error: "):
+                    # the step failed before any of the sample's code ran (a sample can only forge this into
+                    # a sandbox_error, which is never a pass)
+                    facts["sandbox_error"] = f["stderr"].splitlines()[0][len("evalkit-sandbox-error: "):][:300]
                 if driver is not None:
                     facts["driver"] = driver
                 go = (f["exit_code"] == 0 and f["limit"] is None) or bool(step.get("continue_on_failure"))

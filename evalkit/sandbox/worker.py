@@ -254,6 +254,11 @@ def _ipc_and_seccomp(cfg: dict, layers: dict) -> None:
 def main() -> None:
     sys.path[:] = [p for p in sys.path if p not in ("", ".")]  # nothing is imported from a working directory
     cfg = json.loads(os.environ.pop("EVALKIT_SANDBOX_CONFIG"))
+    if cfg.get("cpu") is not None:
+        try:
+            os.sched_setaffinity(0, {cfg["cpu"]})
+        except OSError:
+            pass
     for name in WARM_MODULES:
         importlib.import_module(name)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
