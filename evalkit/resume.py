@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import UserError
+from evalkit.manifest_diff import differences  # noqa: F401 (re-exported: evalkit.resume.differences)
 from evalkit.store import check_lock
 
 _DTYPE_FLAGS = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
@@ -112,31 +113,6 @@ def model_id(model: str, backend: str = "hf") -> str:
     if backend == "openai" or model == "reference" or not _looks_local(model):
         return model
     return str(Path(model).expanduser())
-
-
-def differences(old: dict, new: dict) -> list[str]:
-    """The settings in which two manifests differ, as 'field: RUN (the run) vs NOW (this command)'."""
-    out: list[str] = []
-
-    def walk(a: Any, b: Any, path: str) -> None:
-        if isinstance(a, dict) and isinstance(b, dict):
-            for k in sorted(set(a) | set(b), key=str):
-                walk(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
-        elif a != b:
-            out.append(f"{path}: {json.dumps(a)} (the run) vs {json.dumps(b)} (now)")
-
-    old_cfg, new_cfg = old.get("config") or {}, new.get("config") or {}
-    walk({"generation": old_cfg.get("generation"), "limit": old_cfg.get("limit")},
-         {"generation": new_cfg.get("generation"), "limit": new_cfg.get("limit")}, "")
-    old_tasks, new_tasks = old.get("tasks") or {}, new.get("tasks") or {}
-    if list(old_tasks) != list(new_tasks):
-        out.append(f"tasks: {','.join(old_tasks)} (the run) vs {','.join(new_tasks)} (now)")
-    else:
-        walk(old_tasks, new_tasks, "tasks")
-    om, nm = old.get("model") or {}, new.get("model") or {}
-    keys = [k for k in nm if k in om] if len(nm) > 1 else ["id"]
-    walk({k: om.get(k) for k in keys}, {k: nm.get(k) for k in keys}, "model")
-    return out
 
 
 def precheck(out_dir: Path, resume: bool, planned: dict) -> dict | None:

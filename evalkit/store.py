@@ -213,7 +213,7 @@ class RunStore:
             except (OSError, json.JSONDecodeError) as e:
                 raise UserError(f"{mpath}: unreadable manifest ({e})") from None
             if old.get("fingerprint") != manifest.get("fingerprint"):
-                from evalkit.resume import differences
+                from evalkit.manifest_diff import differences
 
                 diff = "; ".join(differences(old, manifest)) or "model, tasks or generation parameters"
                 raise UserError(f"{self.dir} was made with other settings: {diff}; --resume needs the same command")

@@ -254,7 +254,6 @@ class Task:
             "stop_sequences": list(self.stop_sequences),
             "timeout_s": self.timeout,
             "shots": self.shots,
-            "metrics": [{"name": m.name, "kind": m.kind, "label": m.label} for m in self.metrics],
             "dataset_sha256": self.dataset_sha256,
             "dataset_source": self.dataset_source,
         }

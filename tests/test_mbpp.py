@@ -142,3 +142,30 @@ def test_bad_data_dir_path_is_reported(tmp_path):
     r = evalkit("tasks", "--data-dir", str(tmp_path / "nothing"), env={"HF_DATASETS_OFFLINE": "1",
                                                                       "HF_HUB_OFFLINE": "1"})
     assert r.returncode == 2 and "nothing: no such directory" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_shots_are_recorded_as_a_number():
+    """Issue 23, point 2: results carry the number of shots, not the shot problems' text."""
+    from evalkit.registry import get_task
+
+    task = get_task("mbpp", data_dir=str(data_dir()))
+    task.problems()
+    assert task.info()["shots"] == 3 and type(task.info()["shots"]) is int
+    assert [r["task_id"] for r in task.shot_rows] == [2, 3, 4]
+
+
+def test_mbpp_samples_run_with_plain_python_semantics():
+    """Issue 23, point 1: evalkit's own `from __future__ import annotations` never reaches a sample: an annotation
+    naming a type that was not imported fails (NameError) as in plain python; the same code with the import passes."""
+    from evalkit.registry import get_task
+    from evalkit.sandbox import run_one
+
+    task = get_task("mbpp", data_dir=str(data_dir()))
+    p = next(q for q in task.problems() if q.task_id == "MBPP/11")
+    body = ("def remove_Occ(s: Str, ch: str) -> str:\n    i = s.find(ch)\n    s = s[:i] + s[i + 1:] if i >= 0 else s\n"
+            "    j = s.rfind(ch)\n    return s[:j] + s[j + 1:] if j >= 0 else s\n")
+    bad = task.judge(p, {"completion": body}, run_one(task.execution(p, {"completion": body})))
+    assert bad.outcome == "error" and "NameError" in bad.detail, bad
+    good_code = "Str = str\n" + body
+    good = task.judge(p, {"completion": good_code}, run_one(task.execution(p, {"completion": good_code})))
+    assert good.outcome == "passed", good

@@ -5,20 +5,26 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from sandboxing import Job, SandboxPool
+
 from evalkit.registry import get_task
 from evalkit.sandbox import SandboxConfig
-from evalkit.sandbox.pool import Job, SandboxPool
+from evalkit.sandbox import pool as _pool
+
+
+def _task_job(task, p, completion: str, kind: str) -> Job:  # noqa: ANN001
+    return _pool.Job((p.task_id, kind), task.execution(p, {"completion": completion}, 1.0))
 
 
 def _jobs() -> list[Job]:
     task = get_task("humaneval")
     jobs = []
     for i, p in enumerate(task.problems()[:40]):
-        jobs.append(Job((p.task_id, "ref"), task.program(p, p.reference), 1.0))
+        jobs.append(_task_job(task, p, p.reference, "ref"))
         if i % 4 == 0:
-            jobs.append(Job((p.task_id, "pass"), task.program(p, "    pass\n"), 1.0))
+            jobs.append(_task_job(task, p, "    pass\n", "pass"))
         if i % 10 == 0:
-            jobs.append(Job((p.task_id, "raise"), task.program(p, "    raise KeyError(1)\n"), 1.0))
+            jobs.append(_task_job(task, p, "    raise KeyError(1)\n", "raise"))
     jobs.append(Job(("spin", "loop"), "while True:\n    pass\n", 1.0))
     jobs.append(Job(("slow-but-ok", "x"), "s = 0\nfor i in range(3 * 10**6):\n    s += i\n", 1.0))
     return jobs

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, evalkit
+from sandboxing import Job, SandboxPool
 
 from evalkit.sandbox import SandboxConfig
 from evalkit.sandbox.fsview import cwd_digests, plan
-from evalkit.sandbox.pool import Job, SandboxPool
 from evalkit.sandbox.scrub import REDACTED, scrub, secrets_of
 
 # Each attack sets x to what it stole; the wrapper turns any failure into "blocked <exception type>".
@@ -135,7 +135,9 @@ def test_plan_follows_links_and_leaves_out_what_must_stay_hidden(tmp_path, monke
     assert str(real) in p.binds and p.links[str(tmp_path / "link")] == "data/real"
     assert "/" not in p.binds and str(tmp_path) not in p.binds  # "/" and the scratch's parents never
     assert any("missing" in w for w in p.left_out)
-    assert any(b.endswith("site-packages") or "python3" in b or b.endswith(".venv") for b in p.binds)
+    # the interpreter's own prefix is shown, whatever the venv or the Python installation is called
+    prefix = os.path.realpath(sys.prefix)
+    assert any(prefix == b or prefix.startswith(b.rstrip("/") + "/") for b in p.binds), (prefix, p.binds)
     assert str(REPO) not in p.binds  # evalkit's own source checkout is not on display
     # PYTHONPATH=$PWD: the harness's working directory (where runs are written) stays hidden
     work = tmp_path / "project"
@@ -233,7 +235,17 @@ def test_a_leaked_token_is_redacted_from_the_detail(planted, monkeypatch):
 NOBODY = r'''
 import json, sys
 from evalkit.sandbox import SandboxConfig
-from evalkit.sandbox.pool import Job, SandboxPool
+from evalkit.evaluators.runs_to_end import program_spec, verdict
+from evalkit.sandbox import pool as _pool
+
+
+def Job(key, program, timeout=3.0):
+    return _pool.Job(key, program_spec(program, timeout))
+
+
+class SandboxPool(_pool.SandboxPool):
+    def run(self, jobs, on_result):
+        super().run(jobs, lambda job, facts: on_result(job, verdict(facts)))
 progs = json.loads(sys.stdin.read())
 got = {}
 with SandboxPool(SandboxConfig(timeout=2), workers=2) as pool:
@@ -271,7 +283,17 @@ def test_hostile_reads_as_an_ordinary_user(planted):
 VENV_CHECK = r'''
 import json, sys
 from evalkit.sandbox import SandboxConfig
-from evalkit.sandbox.pool import Job, SandboxPool
+from evalkit.evaluators.runs_to_end import program_spec, verdict
+from evalkit.sandbox import pool as _pool
+
+
+def Job(key, program, timeout=3.0):
+    return _pool.Job(key, program_spec(program, timeout))
+
+
+class SandboxPool(_pool.SandboxPool):
+    def run(self, jobs, on_result):
+        super().run(jobs, lambda job, facts: on_result(job, verdict(facts)))
 prog = "import sys, numpy, probe_mod\nassert probe_mod.VALUE == 7 and sys.prefix == %r\n" % sys.prefix
 got = []
 with SandboxPool(SandboxConfig(timeout=10), workers=1) as pool:

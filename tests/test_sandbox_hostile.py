@@ -9,9 +9,9 @@ import threading
 import time
 
 import pytest
+from sandboxing import Job, SandboxPool
 
 from evalkit.sandbox import SandboxConfig
-from evalkit.sandbox.pool import Job, SandboxPool
 
 
 def _procs_of_uid(uid: int) -> list[int]:
@@ -80,7 +80,7 @@ def hostile_programs(sentinel, port) -> dict[str, tuple[str, set[str]]]:
             "t = threading.Thread(target=spin)\nt.start()\nt.join()\n", {"timeout"}),
         "sys_exit_before_tests": ("import sys\nsys.exit(0)\nassert False\n", {"error"}),
         "os_exit_before_tests": ("import os\nos._exit(0)\nassert False\n", {"error"}),
-        "kill_parent": ("import os, time\nos.kill(os.getppid(), 9)\ntime.sleep(0.2)\nassert False\n", {"failed"}),
+        "kill_parent": ("import os, time\nos.kill(os.getppid(), 9)\ntime.sleep(0.2)\nassert False\n", {"failed", "error"}),  # EPERM: init is not the sample's uid
         "kill_everything": ("import os, time\ntry:\n    os.kill(-1, 9)\nexcept ProcessLookupError:\n    pass\n"
                             "time.sleep(0.2)\nassert False\n", {"failed"}),
         "ignore_signals_and_spin": (
@@ -157,13 +157,13 @@ def test_hostile_suite(pool, sentinel, server):
 def test_nothing_survives_its_sample(pool):
     if pool.layers["mode"] != "root":
         pytest.skip("uid-based process census needs the root mode (samples under their own uid)")
-    uids = [w.uid for w in pool._workers]
+    uids = [w.sample_uid for w in pool._workers]
     prog = ("import os, subprocess, time\nsubprocess.Popen(['sleep', '300'], start_new_session=True)\n"
             "if os.fork() == 0:\n    os.setsid()\n    time.sleep(300)\n")
     pool.run([Job(i, prog) for i in range(4)], lambda j, r: None)
     time.sleep(0.2)
-    for uid in uids:  # only each worker's init is left
-        assert len(_procs_of_uid(uid)) == 1, _procs_of_uid(uid)
+    for uid in uids:  # nothing of the samples' uid is left (init runs under its own)
+        assert _procs_of_uid(uid) == []
 
 
 def test_a_sample_cannot_change_the_next_verdict():
@@ -171,7 +171,8 @@ def test_a_sample_cannot_change_the_next_verdict():
         "import builtins, math, json, sys, os\n"
         "math.sqrt = lambda x: 0\nbuiltins.len = lambda x: 0\njson.dumps = lambda *a, **k: 'x'\n"
         "sys.modules['collections'] = None\nos.environ['PATH'] = ''\n"
-        "open('evil.py', 'w').write('raise SystemExit')\nopen('../evil2.py', 'w').write('raise SystemExit')\n"
+        "open('evil.py', 'w').write('raise SystemExit')\n"
+        "try:\n    open('../evil2.py', 'w').write('raise SystemExit')\nexcept OSError:\n    pass\n"
         "open(os.environ['TMPDIR'] + '/x', 'w').write('x')\n"
     )
     checker = (

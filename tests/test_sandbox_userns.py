@@ -14,7 +14,17 @@ REPO = Path(__file__).resolve().parent.parent
 CHECK = r'''
 import json, os
 from evalkit.sandbox import SandboxConfig
-from evalkit.sandbox.pool import Job, SandboxPool
+from evalkit.evaluators.runs_to_end import program_spec, verdict
+from evalkit.sandbox import pool as _pool
+
+
+def Job(key, program, timeout=3.0):
+    return _pool.Job(key, program_spec(program, timeout))
+
+
+class SandboxPool(_pool.SandboxPool):
+    def run(self, jobs, on_result):
+        super().run(jobs, lambda job, facts: on_result(job, verdict(facts)))
 progs = {
     "ok": "assert 1 + 1 == 2\n",
     "fork_bomb": "import os\nwhile True:\n    os.fork()\n",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 from dataclasses import dataclass
 
 from evalkit.evaluators import Verdict
@@ -27,10 +28,10 @@ DRIVER = '''
 def drive(call, data):
     g = {"__name__": "__evalkit_tests__"}
     if data["setup"]:
-        exec(compile(data["setup"], "<setup>", "exec", dont_inherit=True), g)
+        exec(compile_cached(data["setup"], "<setup>"), g)
     for name in data["names"]:
         g[name] = _stub(call, name)
-    exec(compile(data["test"], "<test>", "exec", dont_inherit=True), g)
+    exec(compile_cached(data["test"], "<test>"), g)
     return True
 
 
@@ -60,6 +61,7 @@ def _read_names(src: str) -> list[str]:
                               and isinstance(n.ctx, ast.Load)))
 
 
+@functools.lru_cache(maxsize=4096)
 def sample_names(test: str, setup: str = "", also: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Names the test code reads that neither it, the setup nor the builtins define: the sample's."""
     defined: set[str] = set(dir(builtins))

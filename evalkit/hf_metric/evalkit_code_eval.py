@@ -52,16 +52,18 @@ class EvalkitCodeEval(evaluate.Metric):
 
     def _compute(self, predictions, references, k=(1, 10, 100), num_workers=None, timeout=3.0,  # noqa: ANN001
                  memory_mb=4096):  # noqa: ANN202
+        from evalkit.evaluators.runs_to_end import program_spec, verdict
         from evalkit.sandbox import SandboxConfig
         from evalkit.sandbox.pool import Job, SandboxPool
 
         if len(predictions) != len(references):
             raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
-        jobs = [Job((i, j), cand + "\n" + test, float(timeout))
+        jobs = [Job((i, j), program_spec(cand + "\n" + test, float(timeout)))
                 for i, (cands, test) in enumerate(zip(predictions, references)) for j, cand in enumerate(cands)]
         verdicts: dict[tuple[int, int], dict] = {}
 
-        def on_result(job: Job, res) -> None:  # noqa: ANN001
+        def on_result(job: Job, facts) -> None:  # noqa: ANN001
+            res = verdict(facts)
             verdicts[job.key] = {"passed": res.outcome == "passed", "outcome": res.outcome, "detail": res.detail}
 
         with SandboxPool(SandboxConfig(timeout=float(timeout), memory_mb=int(memory_mb)), num_workers) as pool:

@@ -177,10 +177,13 @@ def seccomp_supported() -> bool:
     return os.uname().machine in _KEYRING_SYSCALLS
 
 
-def deny_keyring() -> None:
-    """A seccomp filter (needs no_new_privs) that answers EPERM to add_key, request_key and keyctl, and to every
-    call of another ABI (x32, 32-bit compat), where the numbers differ. Inherited by every child, kept across
-    exec, never removable."""
+_FILTER: list = []  # the prebuilt program (init builds it once; a forked sample only installs it)
+
+
+def prepare_keyring_filter() -> None:
+    """Build the keyring filter's program now, in init, so that installing it in each sample is one call."""
+    if _FILTER or not seccomp_supported():
+        return
     arch, add_key, request_key, keyctl = _KEYRING_SYSCALLS[os.uname().machine]
     ld_w_abs, jeq_k, jge_k, ret_k = 0x20, 0x15, 0x35, 0x06
     deny = _SECCOMP_RET_ERRNO | _EPERM
@@ -199,5 +202,55 @@ def deny_keyring() -> None:
     ]
     arr = (_SockFilter * len(prog))(*[_SockFilter(*ins) for ins in prog])
     fprog = _SockFprog(len(prog), arr)
-    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.cast(ctypes.pointer(fprog), ctypes.c_void_p).value
-                       or 0, 0, 0), "seccomp")
+    _FILTER.extend([arr, fprog, ctypes.cast(ctypes.pointer(fprog), ctypes.c_void_p).value or 0])
+
+
+def deny_keyring() -> None:
+    """A seccomp filter (needs no_new_privs) that answers EPERM to add_key, request_key and keyctl, and to every
+    call of another ABI (x32, 32-bit compat), where the numbers differ. Inherited by every child, kept across
+    exec, never removable."""
+    prepare_keyring_filter()
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, _FILTER[2], 0, 0), "seccomp")
+
+
+_NO_CAPS: list = []
+
+
+def prepare_no_caps() -> None:
+    if not _NO_CAPS:
+        hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+        data = (_CapData * 2)(_CapData(0, 0, 0), _CapData(0, 0, 0))
+        _NO_CAPS.extend([hdr, data, ctypes.byref(hdr), 126 if os.uname().machine == "x86_64" else 91])
+
+
+def drop_all_caps() -> None:
+    """capset(2) with nothing effective, permitted or inheritable (prebuilt: one call in a forked sample)."""
+    prepare_no_caps()
+    _check(_libc.syscall(_NO_CAPS[3], _NO_CAPS[2], _NO_CAPS[1]), "capset")
+
+
+def remove_sysv_ipc() -> int:
+    """Remove every SysV shared-memory segment, semaphore set and message queue of this IPC namespace (init,
+    after each sample: nothing of a sample's stays for the next). Returns how many were removed."""
+    n = 0
+    for kind, ctl in (("shm", _libc.shmctl), ("sem", _libc.semctl), ("msg", _libc.msgctl)):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) > 1:
+                ctl(int(parts[1]), 0, 0)  # IPC_RMID (semctl's semnum 0 is ignored)
+                n += 1
+    return n
+
+
+def forbid_mqueues() -> None:
+    """No POSIX message queue for an unprivileged process of this IPC namespace."""
+    try:
+        with open("/proc/sys/fs/mqueue/queues_max", "w") as f:
+            f.write("0")
+    except OSError:
+        pass

@@ -1,7 +1,6 @@
 """The sample's side of one step, in the process init forked for it: limits, a clean identity, then the step.
 
-Order matters: a new IPC namespace (SysV IPC and POSIX message queues die with the sample), rlimits, the
-unprivileged uid with no capability at all, no new privileges, a seccomp filter that refuses the kernel keyring
+Order matters: rlimits, the unprivileged uid with no capability at all, no new privileges, a seccomp filter that refuses the kernel keyring
 (``add_key``, ``request_key``, ``keyctl``: keys would otherwise outlive the sample in the uid's keyring), then the
 standard streams and only the step's channel fds. An ``argv`` step is exec'd; a Python step runs its source,
 compiled by init with plain Python semantics (no inherited ``__future__`` flags), in fresh globals, with
@@ -45,17 +44,14 @@ def _limits(step: dict, cfg: dict) -> None:
 
 
 def _identity(cfg: dict, layers: dict) -> None:
-    if layers.get("ipc_per_sample"):
-        L.unshare(L.CLONE_NEWIPC)
-        L.limit_sysv_ipc(cfg["scratch_mb"])
     if layers["mode"] == "root":
         uid = cfg["sample_uid"]
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)  # from root to a non-zero uid: the kernel clears every capability
-        L.set_caps(set())
+        L.drop_all_caps()
     elif layers["mode"] == "userns":
-        L.set_caps(set())
+        L.drop_all_caps()
     L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
     if layers.get("seccomp"):
         L.deny_keyring()
@@ -101,9 +97,12 @@ def run(step: dict, cfg: dict, layers: dict, workdir: str, fds: dict, code: obje
     _python(step, code, bool(cfg.get("guard_effective")))
 
 
+_dumps, _loads, _os_write = json.dumps, json.loads, os.write  # bound now: a sample that patches json or os changes nothing here
+
+
 def _report(msg: dict) -> None:
     try:
-        os.write(REPORT_FD, (json.dumps(msg) + "\n").encode())
+        _os_write(REPORT_FD, (_dumps(msg) + "\n").encode())
     except OSError:
         pass
 
@@ -155,17 +154,17 @@ def _python(step: dict, code: object, guard: bool = False) -> None:
 
 def _serve(g: dict) -> None:
     """Answer calls until init closes the request pipe: one JSON line each way per call."""
-    _read, _write, _exit = os.read, os.write, os._exit
+    _read, _write, _exit, loads = os.read, os.write, os._exit, _loads
     buf = b""
     while True:
         while b"\n" not in buf:
-            chunk = _read(REQ_FD, 1 << 20)
+            chunk = _read(REQ_FD, 1 << 16)
             if not chunk:
                 _exit(0)
             buf += chunk
         line, buf = buf.split(b"\n", 1)
         try:
-            req = json.loads(line)
+            req = loads(line)
             fn = g[req["f"]]
             args = plain.decode(req["a"])
             kwargs = plain.decode(req["k"])
@@ -183,9 +182,9 @@ def _serve(g: dict) -> None:
             except BaseException as e:  # SystemExit and KeyboardInterrupt of the sample's too
                 out = {"e": [type(e).__name__, _describe(e).partition(": ")[2]]}
         try:
-            data = (json.dumps(out, ensure_ascii=False) + "\n").encode()
+            data = (_dumps(out, ensure_ascii=False) + "\n").encode()
         except (ValueError, RecursionError) as e:
-            data = (json.dumps({"e": ["NotPlain", _describe(e)]}) + "\n").encode()
+            data = (_dumps({"e": ["NotPlain", _describe(e)]}) + "\n").encode()
         while data:
             data = data[_write(RESP_FD, data):]
 

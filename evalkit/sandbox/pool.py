@@ -75,11 +75,11 @@ class Job:
 
 
 class _Worker:
-    def __init__(self, cfg: SandboxConfig) -> None:
+    def __init__(self, cfg: SandboxConfig, cpu: int | None = None) -> None:
         self.scratch = tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-")
         os.chmod(self.scratch, 0o755)
         wcfg = cfg.to_dict() | {"scratch": self.scratch, "sample_uid": 1_000_000 + secrets.randbelow(1 << 30),
-                                "hidden_digests": _cwd_digests()}
+                                "hidden_digests": _cwd_digests(), "cpu": cpu}
         self.secrets = secrets_of(os.environ, _PASS_ENV)  # what the sample's environment lost; kept out of details
         env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ} | _THREAD_ENV | {
             "EVALKIT_SANDBOX_CONFIG": json.dumps(wcfg),
@@ -98,7 +98,8 @@ class _Worker:
             self.close()
             raise SandboxError(f"sandbox worker failed to start: {self._stderr_tail()}")
         self.layers: dict = ready["layers"]
-        self.uid: int = ready["uid"]
+        self.uid: int = ready["uid"]  # init's
+        self.sample_uid: int = ready.get("sample_uid", self.uid)
         self.broken = False
 
     def _stderr_tail(self) -> str:
@@ -125,9 +126,6 @@ class _Worker:
     def run(self, spec: ExecSpec) -> Facts:
         d = spec.to_dict()
         d["driver_data"] = _plain_encode(spec.driver_data)
-        for st in d["steps"]:
-            if st.get("memory_mb") is None:
-                st["memory_mb"] = None
         walls = sum((st.get("wall_s") or 2 * st["cpu_s"] + 2) for st in d["steps"])
         if spec.driver:
             walls += spec.driver_timeout_s
@@ -192,7 +190,7 @@ class SandboxPool:
 
         def spawn(i: int) -> None:
             try:
-                results[i] = _Worker(self.config)
+                results[i] = _Worker(self.config, self._cpu(i))
             except BaseException as e:  # reported below
                 results[i] = e
 
@@ -207,6 +205,16 @@ class SandboxPool:
             self.close()
             raise SandboxError(str(errors[0]))
         self.layers = self._workers[0].layers
+
+    def _cpu(self, idx: int) -> int | None:
+        """One core per worker when there are no more workers than cores: init, its driver and the sample's
+        process then share a core, so each call of a driver is a direct switch, not a wake-up on another core
+        (measured here: ~80 instead of ~250 microseconds a call)."""
+        try:
+            cpus = sorted(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            return None
+        return cpus[idx] if self.n_workers <= len(cpus) and idx < len(cpus) else None
 
     def close(self) -> None:
         for w in self._workers:
@@ -235,7 +243,7 @@ class SandboxPool:
     def _replace(self, idx: int) -> str | None:
         self._workers[idx].close()
         try:
-            self._workers[idx] = _Worker(self.config)
+            self._workers[idx] = _Worker(self.config, self._cpu(idx))
         except SandboxError as e:
             return str(e)
         return None

@@ -145,9 +145,11 @@ class _Running:
         if self.wall_hit:
             facts["limit"] = facts["limit"] or "wall"
         for line in bytes(self.report).split(b"\n"):  # what the runner in the sample's process said
+            if len(line) > 4096:
+                continue
             try:
                 msg = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(msg, dict):
                 if msg.get("end") is True:
@@ -167,6 +169,7 @@ class SpecRunner:
         self.fresh_mounts = layers["mount_namespace"] and layers.get("private_tmp", False)
         self.kill_all = layers["pid_namespace"]
         self._drivers: dict[str, object] = {}
+        self._mounted = False
 
     # ---- the working directory ---------------------------------------------------------------------
     def _owner(self) -> str:
@@ -174,25 +177,28 @@ class SpecRunner:
         return f",uid={uid},gid={uid}"
 
     def _fresh(self) -> None:
-        if self.fresh_mounts:
+        if self.fresh_mounts and not self._mounted:
+            # the sample's own tmpfs (its size is the sample's disk) and /dev/shm, mounted by init once;
+            # emptied by init after every sample (an unmount per sample costs an RCU grace period: ~2 ms)
             L.mount("tmpfs", self.workdir, "tmpfs", L.MS_NOSUID | L.MS_NODEV,
                     f"size={self.cfg['scratch_mb']}m,mode=0700{self._owner()}")
             L.mount("tmpfs", "/dev/shm", "tmpfs", L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC,
                     f"size={self.cfg['scratch_mb']}m,mode=1777")
-        else:
-            os.makedirs(self.workdir, 0o700, exist_ok=True)
-            if os.listdir(self.workdir):
-                raise WorkerBroken("the working directory is not empty")
+            self._mounted = True
+        os.makedirs(self.workdir, 0o700, exist_ok=True)
+        if os.listdir(self.workdir):
+            raise WorkerBroken("the working directory is not empty")
 
     def _release(self) -> None:
-        if self.fresh_mounts:
-            for path in (self.workdir, "/dev/shm"):
-                try:
-                    L.umount2(path, L.MNT_DETACH)
-                except OSError as e:
-                    raise WorkerBroken(f"cannot unmount {path}: {e}") from e
-        else:
-            _wipe(self.workdir)
+        """Empty what the sample could write, as init (whose privileges no mode change of the sample's can
+        stop), without recursion; anything left means the worker is replaced, never reused."""
+        if self.layers.get("ipc_cleared_per_sample"):
+            L.remove_sysv_ipc()
+        _wipe(self.workdir)
+        os.chmod(self.workdir, 0o700)
+        if self._mounted:
+            _wipe("/dev/shm")
+            os.chmod("/dev/shm", 0o1777)
 
     def _place(self, files: list) -> None:
         uid = self.cfg["sample_uid"] if self.layers["mode"] == "root" else -1
@@ -307,11 +313,18 @@ class SpecRunner:
                     running.req_fd = None
                     running.pump(time.monotonic() + 1.0)
                 else:
+                    if running.req_fd is not None:  # a serving step without a driver: nothing will call it
+                        os.close(running.req_fd)
+                        running.req_fd = None
                     running.pump(running.deadline)
                 f = running.finish(name)
                 self._kill_rest(running.pid)
                 f["files"] = self._emitted(step.get("emit") or [], int(step.get("output_limit") or 1 << 16))
                 facts["steps"].append(f)
+                if f["exit_code"] == 70 and f["stderr"].startswith("evalkit-sandbox-error: "):
+                    # the step failed before any of the sample's code ran (a sample can only forge this into
+                    # a sandbox_error, which is never a pass)
+                    facts["sandbox_error"] = f["stderr"].splitlines()[0][len("evalkit-sandbox-error: "):][:300]
                 if driver is not None:
                     facts["driver"] = driver
                 go = (f["exit_code"] == 0 and f["limit"] is None) or bool(step.get("continue_on_failure"))
@@ -325,27 +338,27 @@ class SpecRunner:
 
 
 def _wipe(root: str) -> None:
-    """Remove everything under ``root`` without recursion; raise WorkerBroken if anything is left."""
-    stack = [root]
-    dirs = []
-    while stack:
-        d = stack.pop()
-        try:
-            os.chmod(d, 0o700)
-            names = os.listdir(d)
-        except OSError as e:
-            raise WorkerBroken(f"cannot clean {d}: {e}") from e
-        for n in names:
-            p = os.path.join(d, n)
-            st = os.lstat(p)
-            if stat.S_ISDIR(st.st_mode):
-                stack.append(p)
-                dirs.append(p)
-            else:
-                os.unlink(p)
-    for d in reversed(dirs):
-        os.rmdir(d)
-    if os.listdir(root):
+    """Remove everything under ``root`` without recursion (1,500 nested folders are no problem) and without
+    following links; raise WorkerBroken if anything is left or cannot be removed."""
+    try:
+        stack, dirs = [root], []
+        while stack:
+            d = stack.pop()
+            if d != root:
+                os.chmod(d, 0o700, follow_symlinks=False)
+            for n in os.listdir(d):
+                p = os.path.join(d, n)
+                if stat.S_ISDIR(os.lstat(p).st_mode):
+                    stack.append(p)
+                    dirs.append(p)
+                else:
+                    os.unlink(p)
+        for d in reversed(dirs):
+            os.rmdir(d)
+        left = os.listdir(root)
+    except OSError as e:
+        raise WorkerBroken(f"cannot empty {root}: {e}") from e
+    if left:
         raise WorkerBroken(f"{root} is not empty after the wipe")
 
 

@@ -168,7 +168,8 @@ class Init:
         null = os.open(_DEVNULL, os.O_RDWR)
         os.dup2(null, 1)  # a stray print in the harness never corrupts the protocol
         inp = os.fdopen(0, "rb", buffering=0)
-        ready = {"ready": True, "layers": self.layers, "pid": os.getpid(), "uid": os.getuid()}
+        ready = {"ready": True, "layers": self.layers, "pid": os.getpid(), "uid": os.getuid(),
+                 "sample_uid": self.cfg["sample_uid"] if self.layers["mode"] == "root" else os.getuid()}
         os.write(out, (json.dumps(ready) + "\n").encode())
         buf = b""
         while True:
@@ -209,7 +210,7 @@ def _init_main(cfg: dict, layers: dict) -> None:
         _init_privileges(cfg, layers)
     except OSError as e:
         layers["notes"].append(f"could not set init's privileges ({e})")
-    _ipc_and_seccomp(layers)
+    _ipc_and_seccomp(cfg, layers)
     # RLIMIT_NPROC counts per uid (per user namespace); root in the initial namespace is exempt from it
     sample_uid = cfg["sample_uid"] if layers["mode"] == "root" else os.getuid()
     cfg["nproc_effective"] = sample_uid != 0 and (layers["unprivileged_uid"] or layers["user_namespace"])
@@ -225,24 +226,18 @@ def _init_main(cfg: dict, layers: dict) -> None:
     Init(cfg, layers).serve()
 
 
-def _ipc_and_seccomp(layers: dict) -> None:
-    """Whether each sample can get its own IPC namespace (SysV IPC and message queues die with it) and the
-    keyring filter; checked once here, in a throw-away child."""
-    layers["ipc_per_sample"] = False
-    if layers["mode"] in ("root", "userns"):
-        pid = os.fork()
-        if pid == 0:
-            try:
-                L.unshare(L.CLONE_NEWIPC)
-                os._exit(0)
-            except BaseException:
-                os._exit(1)
-        _, status = os.waitpid(pid, 0)
-        layers["ipc_per_sample"] = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-        if not layers["ipc_per_sample"]:
-            layers["notes"].append("no IPC namespace per sample: SysV IPC objects are removed only with the worker")
+def _ipc_and_seccomp(cfg: dict, layers: dict) -> None:
+    """SysV IPC: the worker has its own IPC namespace, capped once here; init removes every object after each
+    sample (``runspec``) and no unprivileged process may make a POSIX message queue. The keyring filter is
+    checked once here, in a throw-away child, and built (like the empty capability set) for the samples."""
+    layers["ipc_cleared_per_sample"] = layers["mode"] in ("root", "userns")
+    if layers["ipc_cleared_per_sample"]:
+        L.limit_sysv_ipc(cfg["scratch_mb"])
+        L.forbid_mqueues()
+    L.prepare_no_caps()
     layers["seccomp"] = L.seccomp_supported()
     if layers["seccomp"]:
+        L.prepare_keyring_filter()
         pid = os.fork()
         if pid == 0:
             try:
@@ -259,6 +254,11 @@ def _ipc_and_seccomp(layers: dict) -> None:
 def main() -> None:
     sys.path[:] = [p for p in sys.path if p not in ("", ".")]  # nothing is imported from a working directory
     cfg = json.loads(os.environ.pop("EVALKIT_SANDBOX_CONFIG"))
+    if cfg.get("cpu") is not None:
+        try:
+            os.sched_setaffinity(0, {cfg["cpu"]})
+        except OSError:
+            pass
     for name in WARM_MODULES:
         importlib.import_module(name)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,0 +1,95 @@
+"""The command-line seam of the long-context tasks: their options, and giving them the model's tokenizer.
+
+The CLI adds the options with :func:`add_arguments`, applies them with :func:`configure` to each task it loads
+(before ``task.problems()``), and, once the backend is loaded, gives the tasks the model's tokenizer with
+:func:`give_tokenizer` (before the manifest and the requests are built: lengths count the model's tokens).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from evalkit.errors import UserError
+
+KEY_OPTIONS = {"context_lengths", "key_positions", "examples_per_cell", "prompt_seed", "filler"}
+LCC_OPTIONS = {"max_prompt_tokens", "balanced_n", "balance_seed"}
+
+
+def add_arguments(p: argparse.ArgumentParser | Any) -> None:
+    """Options of ``key-retrieval`` and ``lcc-*`` (ignored by other tasks)."""
+    g = p.add_argument_group("long-context tasks (key-retrieval, lcc-python, lcc-java, lcc-csharp)")
+    g.add_argument("--context-lengths", metavar="LIST",
+                   help="key-retrieval prompt lengths in the model's tokens, e.g. 4k,8k,16k,100k (k = 1000; default "
+                        "the paper's 8k,16k,24k)")
+    g.add_argument("--key-positions", metavar="LIST",
+                   help="relative positions of the key function in [0, 1], e.g. 0,0.2,0.4 (the default) or "
+                        "0,0.1,...,1 (Fig. 4b)")
+    g.add_argument("--examples-per-cell", type=int, metavar="N",
+                   help="key-retrieval examples per (length, position) (default 64, the paper's)")
+    g.add_argument("--prompt-seed", type=int, metavar="N",
+                   help="seed of the key-retrieval prompts (values and filler order; default 0)")
+    g.add_argument("--filler", choices=["auto", "code_contests", "humaneval"],
+                   help="key-retrieval filler: CodeContests from the hub (the paper's), HumanEval offline, or auto "
+                        "(the hub's when reachable)")
+    g.add_argument("--max-prompt-tokens", type=int, metavar="N",
+                   help="LCC: keep only the last N tokens of the file (4000: the paper's protocol for models "
+                        "without long-context fine-tuning; default: the whole file)")
+    g.add_argument("--lcc-balanced-n", dest="balanced_n", type=int, metavar="N",
+                   help="LCC-balanced: examples to draw (default the paper's 548 / 412 / 512)")
+    g.add_argument("--lcc-balance-seed", dest="balance_seed", type=int, metavar="N",
+                   help="LCC-balanced: seed of the resampling (default 0)")
+
+
+def given(args: argparse.Namespace, names: set[str]) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
+
+
+def configure(task: Any, args: argparse.Namespace) -> None:
+    """Apply the options that concern ``task`` (a task of another kind is left alone)."""
+    kind = getattr(task, "name", "")
+    if kind == "key-retrieval":
+        opts = given(args, KEY_OPTIONS)
+    elif kind.startswith("lcc-"):
+        opts = given(args, LCC_OPTIONS)
+    else:
+        return
+    if opts:
+        task.configure(**opts)
+
+
+def used_without_task(args: argparse.Namespace, task_names: list[str]) -> str | None:
+    """An error line when an option of these tasks is given without any of them (as --fim without infilling)."""
+    key = given(args, KEY_OPTIONS)
+    lcc = given(args, LCC_OPTIONS)
+    if key and "key-retrieval" not in task_names:
+        return f"--{next(iter(key)).replace('_', '-')} needs the task key-retrieval"
+    if lcc and not any(n.startswith("lcc-") for n in task_names):
+        return f"--{next(iter(lcc)).replace('_', '-')} needs an lcc-* task"
+    return None
+
+
+def tokenizer_of(backend: Any) -> Any | None:
+    """The model's tokenizer: the HF backend's; a served model's (``--tokenizer``, else the model id); None for
+    the reference backend (lengths are then evalkit's code tokens, recorded as such)."""
+    tok = getattr(backend, "tok", None)
+    if tok is not None:
+        return tok
+    get = getattr(backend, "_tokenizer", None)
+    if callable(get):
+        try:
+            return get()
+        except UserError as e:
+            raise UserError(f"long-context tasks count lengths in the model's tokens: {e}") from None
+    return None
+
+
+def give_tokenizer(tasks: list[Any], backend: Any) -> None:
+    """Give every task that counts tokens (``needs_tokenizer``) the model's tokenizer."""
+    need = [t for t in tasks if getattr(t, "needs_tokenizer", False)]
+    if not need:
+        return
+    tok = tokenizer_of(backend)
+    name = getattr(backend, "model_id", None) or getattr(backend, "model", None)
+    for t in need:
+        t.use_tokenizer(tok, str(name) if tok is not None and name else None)

@@ -1,0 +1,88 @@
+"""A run's settings (``RunConfig``), its problems and its manifest (what the run is, for --resume)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from evalkit import __version__, protocol
+from evalkit.backends.base import GenerationParams
+from evalkit.records import sha256_text
+from evalkit.sandbox import SandboxConfig
+from evalkit.task import Problem, Task
+
+
+@dataclass
+class RunConfig:
+    limit: int | None = None
+    n_samples: int = 1
+    params: GenerationParams = field(default_factory=GenerationParams)
+    seed: int = 0
+    chat: bool = False
+    fim: str | None = None  # infilling layout; None: the run has no infilling task
+    preset: str | None = None  # recorded only when the effective parameters are the preset's
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    timeout: float | None = None  # overrides every task's own timeout
+    workers: int | None = None
+    ks: tuple[int, ...] = (1, 10, 100)
+    max_new_tokens: int | None = None  # --max-new-tokens for every task; None: each task's own (recorded per task)
+    preset_overrides: dict[str, Any] | None = None  # {"requested": preset, "changed": {param: value}}
+
+    def generation_dict(self) -> dict[str, Any]:
+        out = {"n_samples": self.n_samples, "seed": self.seed, "chat": self.chat, "fim": self.fim,
+               "preset": self.preset, **asdict(self.params), "max_new_tokens": self.max_new_tokens}
+        if self.fim is None:
+            del out["fim"]
+        if self.preset_overrides:
+            out["preset_overrides"] = self.preset_overrides
+        return out
+
+
+def problems_of(task: Task, limit: int | None) -> list[Problem]:
+    probs = task.problems()
+    return probs[:limit] if limit else probs
+
+
+def manifest_for(model_info: dict, tasks: Sequence[Task], cfg: RunConfig, extra: dict | None = None) -> dict:
+    task_info = {t.name: t.info() | {"n_problems": len(problems_of(t, cfg.limit))}
+                 | protocol.task_fields(t, cfg, problems_of(t, cfg.limit)) for t in tasks}
+    # where a served model was reached ("serving": URLs, concurrency) is recorded but is not what the run is
+    ident = {"model": {k: v for k, v in model_info.items() if k != "serving"}, "generation": cfg.generation_dict(),
+             "limit": cfg.limit, "tasks": task_info,
+             "extra": extra or {}}
+    return {
+        "evalkit_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": model_info,
+        "config": {"generation": cfg.generation_dict(), "limit": cfg.limit, "sandbox": cfg.sandbox.to_dict(),
+                   "timeout_override_s": cfg.timeout, **(extra or {})},
+        "tasks": task_info,
+        "fingerprint": sha256_text(json.dumps(ident, sort_keys=True, default=str)),
+    }
+
+
+def warn(msg: str) -> None:
+    print(f"evalkit: warning: {msg}", file=sys.stderr)
+
+
+def progress(iterable=None, **kw: Any):  # noqa: ANN001
+    from tqdm.auto import tqdm
+
+    kw.setdefault("dynamic_ncols", True)
+    kw.setdefault("disable", None)  # off when stderr is not a terminal
+    if _terminal_columns() == 0:  # a terminal that reports no width (some CI consoles): a fixed width, not none
+        kw.update(dynamic_ncols=False, ncols=80)
+    return tqdm(iterable, **kw)
+
+
+def _terminal_columns() -> int | None:
+    import os
+
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return None
