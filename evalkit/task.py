@@ -86,7 +86,7 @@ def extract_code(text: str) -> str:
 
 
 def load_hub_rows(what: str, repo: str, config: str, split: str | None = None,
-                  order_by: str | None = None) -> tuple[list[dict], str, str]:
+                  order_by: str | None = None, revision: str | None = None) -> tuple[list[dict], str, str]:
     """Rows of a hub dataset (or a local copy of a hub repository) through ``datasets``, all splits unless one is
     named, sorted by ``order_by`` if given: (rows, sha256 of the rows as canonical JSON lines, where they came
     from). One clear error if it fails."""
@@ -101,7 +101,7 @@ def load_hub_rows(what: str, repo: str, config: str, split: str | None = None,
         raise UserError(f"loading {what} from the hub needs `datasets` (pip install 'evalkit[hf]'); "
                         "or give a local copy with --data-dir") from None
     try:
-        loaded = datasets.load_dataset(repo, config, split=split)
+        loaded = datasets.load_dataset(repo, config, split=split, revision=revision)
     except Exception as e:
         offline = offline_message() if remote else ""
         raise UserError(f"cannot load {what} ({repo}, {config}): " + (offline or f"{first_line(e)}; give a local "
@@ -111,7 +111,8 @@ def load_hub_rows(what: str, repo: str, config: str, split: str | None = None,
     if order_by:
         rows.sort(key=lambda r: r[order_by])
     canon = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
-    return rows, hashlib.sha256(canon.encode()).hexdigest(), f"datasets.load_dataset({repo!r}, {config!r})"
+    at = f", revision={revision!r}" if revision else ""
+    return rows, hashlib.sha256(canon.encode()).hexdigest(), f"datasets.load_dataset({repo!r}, {config!r}{at})"
 
 
 def data_dir(explicit: str | None = None) -> Path | None:
