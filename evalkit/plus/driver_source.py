@@ -84,7 +84,7 @@ def _check(call, data, check, ep, dataset, start, math):  # noqa: C901
         left = deadline - time.monotonic()
         if left <= 0:
             return "timeout", i, "time budget of the check spent"
-        limit = limits[i]
+        limit = limits[i] + check["carry"].get(i, 0.0)
         try:
             out = call(ep, tuple(inp), None, min(limit, left))
         except BaseException as e:

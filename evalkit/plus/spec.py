@@ -26,6 +26,8 @@ MIN_TIME_LIMIT = 4.0
 GT_TIME_LIMIT_FACTOR = 4.0
 # evalplus/eval/__init__.py untrusted_check: EVALPLUS_TIMEOUT_PER_TASK, the cap on one check's whole time budget
 TIMEOUT_PER_CHECK = 60.0
+# extra seconds per MB of a large expected output (HumanEval/130's 11 MB lists) on top of evalplus's limit
+CARRY_S_PER_MB = 1.0
 
 
 @lru_cache(maxsize=1)
@@ -38,21 +40,41 @@ def driver_source() -> str:
 def driver_data(oracle: dict, side: dict | None, min_time_limit: float = MIN_TIME_LIMIT,
                 factor: float = GT_TIME_LIMIT_FACTOR, cap: float = TIMEOUT_PER_CHECK) -> dict:
     """The driver's data of one problem from its oracle file (and side file of large expected outputs)."""
+    import pickle
+
     from evalkit.evaluators.values import digest, has_nan, is_floats
 
     checks = []
     for kind in ("base", "plus"):
         times = oracle[kind + "_time"]
         limits = [max(min_time_limit, factor * t) for t in times]
-        big = {}
+        big, carry = {}, {}
+        expected = list(oracle[kind + "_expected"])
         for i in (oracle.get(kind + "_big") or {}):
             v = (side or {})[kind][i]
             big[i] = [digest(v), is_floats(v), has_nan(v)]
-        checks.append({"kind": kind, "inputs": oracle[kind + "_input"], "expected": oracle[kind + "_expected"],
+            # carrying a large value across the wall (encode, pipe, decode) is not the sample's time
+            carry[i] = round(CARRY_S_PER_MB * len(pickle.dumps(v)) / 1e6, 2)
+        for i, v in enumerate(expected):  # JSON (the spec's hash, the pipe) refuses ints over 4300 digits
+            if i not in big and _huge_int(v):
+                big[i] = [digest(v), is_floats(v), has_nan(v)]
+                expected[i] = None
+        checks.append({"kind": kind, "inputs": oracle[kind + "_input"], "expected": expected,
                        "limits": limits, "big": big,
-                       "budget": max(min(cap, sum(limits)), 2 * sum(times)) + 2.0})
+                       "carry": carry, "budget": max(min(cap, sum(limits)), 2 * sum(times)) + 2.0
+                       + sum(carry.values())})
     return {"dataset": oracle["dataset"], "entry_point": oracle["entry_point"], "atol": oracle["atol"],
             "checks": checks}
+
+
+def _huge_int(v: object, depth: int = 0) -> bool:
+    if type(v) is int:
+        return v.bit_length() > 14_000  # ~4200 decimal digits: under Python's int-to-str limit
+    if depth < 100 and isinstance(v, (list, tuple, set, frozenset)):
+        return any(_huge_int(x, depth + 1) for x in v)
+    if depth < 100 and isinstance(v, dict):
+        return any(_huge_int(k, depth + 1) or _huge_int(x, depth + 1) for k, x in v.items())
+    return False
 
 
 def spec(solution: str, data: dict, cpu_s: float) -> ExecSpec:
