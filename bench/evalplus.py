@@ -74,7 +74,7 @@ def main() -> int:
               file=sys.stderr)
         subprocess.run([sys.executable, "-c", _WARM], env=env, check=True, capture_output=True)
         warm = ("from evalkit.registry import get_task; "
-                f"t = get_task('humaneval-plus', data_dir={str(t / 'data')!r}); t.sandbox_paths()")
+                f"t = get_task('humaneval-plus', data_dir={str(t / 'data')!r}); [t.driver_data(p) for p in t.problems()]")
         subprocess.run([sys.executable, "-c", warm], env=env, check=True, capture_output=True)
 
         t0 = time.perf_counter()

@@ -3,7 +3,8 @@
 Each variant is built from the problem's canonical solution, so it is right or wrong in a known way: canonical
 (as a solution and as a completion), wrong on plus inputs only, floats just inside / just outside the tolerance,
 slow but correct, an exception, sequences in another order, None returns, prints, numpy (imported by the
-solution, numpy floats returned), a syntax error, a missing entry point, and (``slow_over=True``) a first call
+solution, numpy floats returned), a syntax error, a missing entry point,
+the typing import forgotten, inputs mutated in place, a hard exit, an error at load, an always-equal object, and (``slow_over=True``) a first call
 slower than the 4 s per-input limit.
 """
 
@@ -14,6 +15,13 @@ def _wrap(row: dict, body: str, head: str = "") -> str:
     ep = row["entry_point"]
     return (row["prompt"] + row["canonical_solution"] + f"\n\n_ek_orig = {ep}\n{head}\n\ndef {ep}(*args):\n"
             + body)
+
+
+def _no_typing(prompt: str) -> str:
+    """The prompt without its typing imports: the annotations then name undefined types (NameError when the
+    function is defined), as a model that forgets ``from typing import List`` writes."""
+    lines = [ln for ln in prompt.splitlines(keepends=True) if not ln.startswith("from typing import")]
+    return "".join(lines)
 
 
 def variants(row: dict, slow_over: bool = False) -> list[tuple[str, dict]]:
@@ -46,6 +54,15 @@ def variants(row: dict, slow_over: bool = False) -> list[tuple[str, dict]]:
             "import numpy as np")}),
         ("syntax-error", {"solution": row["prompt"] + row["canonical_solution"] + "\ndef broken(:\n    pass\n"}),
         ("no-entry-point", {"solution": "def something_else():\n    return 1\n"}),
+        ("forgets-import", {"solution": _no_typing(row["prompt"]) + row["canonical_solution"]}),
+        ("mutates-inputs", {"solution": _wrap(
+            row, "    r = _ek_orig(*args)\n    for a in args:\n        if type(a) is list:\n            a.clear()\n"
+                 "        elif type(a) is dict:\n            a.clear()\n    return r\n")}),
+        ("crashes", {"solution": _wrap(row, "    import os\n    os._exit(3)\n")}),
+        ("module-error", {"solution": row["prompt"] + row["canonical_solution"] + "\nraise RuntimeError('load')\n"}),
+        ("always-equal", {"solution": _wrap(
+            row, "    return _EkAny()\n", "class _EkAny:\n    def __eq__(self, other):\n        return True\n"
+                 "    def __ne__(self, other):\n        return False\n    __hash__ = object.__hash__")}),
     ]
     if slow_over:
         out.append(("slow-over-limit", {"solution": _wrap(

@@ -9,8 +9,8 @@ limit and an address-space limit.
 
 Cache: ``$EVALKIT_CACHE_DIR`` (default ``$XDG_CACHE_HOME/evalkit``, i.e. ``~/.cache/evalkit``) ``/evalplus/
 <dataset>-<md5>-f<format>/<task_id>.pkl``, one pickle per problem (inputs as evalplus deserialises them, expected outputs,
-reference times, atol, entry point), directories 0755 and files 0644 so the sandbox's unprivileged sample uid can
-read them; files are written atomically, so a killed build leaves nothing half-written. An expected output that
+reference times, atol, entry point), directories 0755 and files 0644 so the cache stays readable by
+the user's other tools (evalkit's driver reads it on the harness's side; samples never see it); files are written atomically, so a killed build leaves nothing half-written. An expected output that
 pickles to more than 256 KB (a few problems return megabytes: HumanEval/15, /130, Mbpp/255) moves to a side file
 ``<task_id>.big.pkl`` and the main file keeps its digest, so a sample does not unpickle hundreds of megabytes.
 """
@@ -210,4 +210,10 @@ def _split_big(data: dict, side_name: str) -> dict:
 
 def load(folder: Path, task_id: str) -> dict:
     with open(folder / file_name(task_id), "rb") as f:
+        return pickle.load(f)
+
+
+def load_side(folder: Path, task_id: str) -> dict:
+    """The large expected outputs of a problem (``{kind: {index: value}}``)."""
+    with open(folder / file_name(task_id).replace(".pkl", ".big.pkl"), "rb") as f:
         return pickle.load(f)

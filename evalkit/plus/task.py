@@ -6,18 +6,26 @@ prompt + completion, sanitized (``evalkit.plus.sanitize``). ``--chat``: evalplus
 prefix (make_raw_chat_prompt), the answer's code block is the solution, sanitized.
 
 Scoring (evalplus/evaluate.py): a file's ``solution`` is run as is, a ``completion`` after the dataset's raw
-(unstripped) prompt; the checker program (``evalkit.plus.checker_program``) runs base, then plus inputs against
-the canonical solution's outputs. ``passed`` is the plus verdict (base and plus inputs all pass), ``base_passed``
-the base verdict; results.json gets the base scores under ``base``.
+(unstripped) prompt; the sandbox serves the solution's entry point and evalkit's driver (``evalkit.plus.spec``)
+calls it on the base, then the plus inputs, comparing the values with the canonical solution's outputs, which the
+sample never sees. Two declared scores: ``pass`` (plus: base and plus inputs all pass) and ``base``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from evalkit.metrics import PASS, Metric
 from evalkit.task import Problem, Task, cut_at_stop, extract_code
+
+if TYPE_CHECKING:
+    from evalkit.evaluators import Verdict
+    from evalkit.sandbox.spec import ExecSpec, Facts
+
+PLUS = Metric(PASS.name, "binary", "plus pass@k")
+BASE = Metric("base", "binary", "base pass@k")
 
 # evalplus/provider/utility.py
 EOS = ("<|endoftext|>", "<|endofmask|>", "</s>", "\nif __name__", "\ndef main(", "\nprint(")
@@ -36,12 +44,14 @@ class EvalPlusTask(Task):
     chat_stop_sequences = ("\n```\n",)
     default_max_new_tokens = 768  # evalplus/provider/base.py
     prompt_format = "evalplus codegen: prompt.strip() + '\\n'; solution = prompt + completion, sanitized"
-    min_time_limit: float | None = None  # None: evalkit.plus.checker.MIN_TIME_LIMIT
+    min_time_limit: float | None = None  # None: evalkit.plus.spec.MIN_TIME_LIMIT
+    metrics = (PLUS, BASE)
 
     def __init__(self, data_dir: str | None = None, stop_sequences: list[str] | None = None) -> None:
         super().__init__(data_dir, stop_sequences)
         self.dataset_md5 = ""
         self._rows: dict[str, dict] = {}
+        self._driver_data: dict[str, dict] = {}
 
     # --- data -----------------------------------------------------------------------------------
     def load(self) -> tuple[list[Problem], str, str]:
@@ -93,53 +103,63 @@ class EvalPlusTask(Task):
         impl = cut_at_stop(impl, self.chat_stop_sequences)
         return {"solution": sanitize(impl, problem.entry_point)}
 
-    def _data_file(self, problem: Problem) -> str:
-        from evalkit.plus.oracle import file_name, folder_for
-
-        self.problems()
-        return str(folder_for(self.dataset, self.dataset_md5) / file_name(problem.task_id))
-
-    def _program(self, problem: Problem, solution: str) -> str:
-        from evalkit.plus import checker
-
-        limit = self.min_time_limit if self.min_time_limit is not None else checker.MIN_TIME_LIMIT
-        return checker.program(self._data_file(problem), solution, min_time_limit=limit)
-
-    def program(self, problem: Problem, completion: str) -> str:
+    # --- judging: the sandbox calls the solution, the driver compares values (evalkit.plus.spec) -----
+    def _solution(self, problem: Problem, code: dict[str, str]) -> str:
         # evalplus/evaluate.py: solution = problems[task_id]["prompt"] + sample["completion"] (the raw prompt)
-        return self._program(problem, problem.meta["raw_prompt"] + completion)
+        if "solution" in code:
+            return code["solution"]
+        return problem.meta["raw_prompt"] + code.get("completion", "")
 
-    def program_from_solution(self, problem: Problem, solution: str) -> str:
-        return self._program(problem, solution)
+    def _min_time_limit(self) -> float:
+        from evalkit.plus import spec
 
-    # --- sandbox and verdicts -------------------------------------------------------------------
-    def sandbox_paths(self, task_ids: Collection[str] | None = None) -> tuple[str, ...]:
-        """The oracle cache folder (built first for the problems in ``task_ids``, all if None)."""
-        from evalkit.plus.oracle import ensure
+        return self.min_time_limit if self.min_time_limit is not None else spec.MIN_TIME_LIMIT
 
-        self.problems()
-        ids = list(self._rows) if task_ids is None else [t for t in task_ids if t in self._rows]
-        folder = ensure(self.dataset, self.dataset_md5, [self._rows[t] for t in ids])
-        return (str(folder),)
+    def driver_data(self, problem: Problem) -> dict:
+        """The driver's data of a problem (inputs, expected outputs, limits), from the oracle cache (built once
+        for every problem of the task); kept in memory, so every sample of a problem shares one object."""
+        got = self._driver_data.get(problem.task_id)
+        if got is None:
+            from evalkit.plus import oracle, spec
 
-    def sample_fields(self, outcome: str, detail: str) -> dict[str, Any]:
-        from evalkit.plus.verdicts import base_passed
+            self.problems()
+            folder = oracle.ensure(self.dataset, self.dataset_md5, list(self._rows.values()))
+            data = oracle.load(folder, problem.task_id)
+            side = oracle.load_side(folder, problem.task_id) if data.get("big_file") else None
+            got = spec.driver_data(data, side, min_time_limit=self._min_time_limit())
+            self._driver_data[problem.task_id] = got
+        return got
 
-        return {"base_passed": base_passed(outcome, detail)}
+    def execution(self, problem: Problem, code: dict[str, str], timeout: float | None = None) -> ExecSpec:
+        from evalkit.plus import spec
 
-    def rerun_alone(self, outcome: str, detail: str) -> bool:
+        return spec.spec(self._solution(problem, code), self.driver_data(problem), self.cpu_limit(timeout))
+
+    def judge(self, problem: Problem, code: dict[str, str], facts: Facts | None) -> Verdict:
+        from evalkit.plus import spec
+
+        row = self._rows[problem.task_id]
+        return spec.verdict(facts, {"base": row["base_input"], "plus": row["plus_input"],
+                                    "entry_point": problem.entry_point})
+
+    def rerun_alone(self, verdict: Verdict) -> bool:
         # a per-input time limit or a check's time budget: wall-clock limits, as in evalplus
-        return outcome == "failed" and (": timeout: " in detail or ": time limit " in detail)
+        return verdict.outcome == "timeout" or (
+            verdict.outcome == "failed" and (": timeout: " in verdict.detail or ": time limit " in verdict.detail))
 
     def summary_extra(self, rows: Sequence[dict], ks: Sequence[int]) -> dict[str, Any]:
-        from evalkit.plus.verdicts import base_summary
+        """The base scores also under ``base`` (the shape of the EvalPlus paper tables); same as metrics.base."""
+        from evalkit.metrics import summarize_metric
 
-        return {"base": base_summary(rows, ks)}
+        per: dict[str, list[float]] = {}
+        for r in rows:
+            per.setdefault(r["task_id"], []).append(float((r.get("scores") or {}).get("base", 0.0)))
+        return {"base": summarize_metric(BASE, per, ks)}
 
     def info(self) -> dict[str, Any]:
-        from evalkit.plus import checker
+        from evalkit.plus import spec as checker
 
-        limit = self.min_time_limit if self.min_time_limit is not None else checker.MIN_TIME_LIMIT
+        limit = self._min_time_limit()
         return super().info() | {
             "dataset_md5": self.dataset_md5,
             "scores": "pass@k = plus (base and plus inputs pass); base: base inputs only",

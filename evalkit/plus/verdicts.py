@@ -1,8 +1,8 @@
 """A sample's two verdicts, the ``base`` score block of results.json, and evalplus-style ``eval_results.json``.
 
-The checker program reports the base verdict in its failure message (``base: pass; plus: ...`` when only plus
-failed); a sample that passed passed both. Anything else (base failed, a crash, a timeout of the whole sample)
-counts as base not passed.
+The verdict carries the two scores (``scores["pass"]``: plus, ``scores["base"]``) and evalplus's statuses in its
+detail (``base: pass; plus: fail: input #i/n ...`` when only plus failed), written by ``evalkit.plus.spec``
+from the driver's facts, never by the sample.
 """
 
 from __future__ import annotations
@@ -15,8 +15,12 @@ from typing import Any
 _FAIL = re.compile(r"(?:AssertionError: )?(?:base: pass; )?(base|plus): (fail|timeout)(?:: input #(\d+)/)?")
 
 
-def base_passed(outcome: str, detail: str) -> bool:
-    return outcome == "passed" or (outcome == "failed" and detail.startswith("AssertionError: base: pass;"))
+def base_passed(row: dict) -> bool:
+    scores = row.get("scores") or {}
+    if "base" in scores:
+        return scores["base"] >= 1
+    return row.get("outcome") == "passed" or (row.get("outcome") == "failed"
+                                              and (row.get("detail") or "").startswith("AssertionError: base: pass;"))
 
 
 def statuses(outcome: str, detail: str) -> tuple[str, str | None, int | None]:
@@ -33,20 +37,6 @@ def statuses(outcome: str, detail: str) -> tuple[str, str | None, int | None]:
     if m.group(1) == "base":
         return m.group(2), None, idx
     return "pass", m.group(2), idx
-
-
-def base_summary(rows: Sequence[dict], ks: Sequence[int]) -> dict[str, Any]:
-    """pass@k, CIs and per-problem counts of the base verdicts (the keys a task's own summary has)."""
-    from evalkit.metrics import summarize
-
-    counts: dict[str, list[int]] = {}
-    for r in rows:
-        nc = counts.setdefault(r["task_id"], [0, 0])
-        nc[0] += 1
-        nc[1] += int(bool(r.get("base_passed")))
-    out: dict[str, Any] = dict(summarize({k: (n, c) for k, (n, c) in counts.items()}, ks))
-    out["problems"] = {tid: [n, c] for tid, (n, c) in counts.items()}
-    return out
 
 
 def eval_results(task: Any, rows: Sequence[dict]) -> dict[str, Any]:
