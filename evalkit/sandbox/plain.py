@@ -14,7 +14,9 @@ import numbers
 _ITERABLES = {"generator", "map", "filter", "zip", "range", "reversed", "enumerate", "list_iterator",
               "tuple_iterator", "dict_keys", "dict_values", "dict_items", "ndarray", "chain", "islice",
               "str_ascii_iterator", "str_iterator", "set_iterator", "range_iterator", "list_reverseiterator"}
-MAX_BYTES = 16 << 20  # the largest encoded value accepted from a sample
+MAX_BYTES = 64 << 20
+_BIG = 1 << 13000  # ints past ~3,900 decimal digits travel in hex: linear both ways, and past Python's
+# 4,300-digit limit on int <-> decimal text (HumanEval/83 and /139 have such outputs)  # the largest encoded value accepted from a sample
 MAX_DEPTH = 200
 
 
@@ -45,7 +47,7 @@ def _enc(x, depth):  # noqa: C901
     if x is None or t is bool or t is str:
         return x
     if t is int:
-        return x
+        return x if -_BIG < x < _BIG else {"~": "X", "v": int.__format__(x, "x")}
     if t is float:
         return x if x == x and x not in (float("inf"), float("-inf")) else {"~": "F", "v": repr(x)}
     if t is list:
@@ -67,7 +69,7 @@ def _enc(x, depth):  # noqa: C901
     if isinstance(x, bool):
         return bool(int.__index__(x))
     if isinstance(x, int):
-        return int.__index__(x)
+        return _enc(int.__index__(x), depth)
     if isinstance(x, float):
         return _enc(float.__float__(x), depth)
     if isinstance(x, str):
@@ -149,6 +151,8 @@ def _dec(v, depth):  # noqa: C901
         return complex(re_, im)
     if tag == "i":
         return SampleIterable([_dec(e, depth + 1) for e in _list(body)])
+    if tag == "X" and type(body) is str and len(body) < MAX_BYTES:
+        return int(body, 16)
     if tag == "F" and body in _FLOATS:
         return _FLOATS[body]
     raise ValueError(f"unknown tag {tag!r}")

@@ -47,6 +47,7 @@ class _Running:
         self.out_fd, self.err_fd, self.rep_fd, self.resp_fd, self.req_fd = out_fd, err_fd, rep_fd, resp_fd, req_fd
         self.report = bytearray()
         self.resp = bytearray()
+        self.searched = 0
         self.truncated = False
         self.exited = False
         self.wall_hit = False
@@ -80,8 +81,9 @@ class _Running:
     def pump(self, until: float, want_reply: bool = False) -> str:
         """Read pipes until a full reply line (``"reply"``), the exit (``"exit"``) or ``until`` (``"time"``)."""
         while True:
-            if want_reply and b"\n" in self.resp:
+            if want_reply and self.resp.find(b"\n", self.searched) >= 0:
                 return "reply"
+            self.searched = len(self.resp)  # a long reply is searched once, not once per chunk
             if self.exited:
                 return "exit"
             left = min(until, self.deadline) - time.monotonic()
@@ -99,6 +101,7 @@ class _Running:
     def take_reply(self) -> bytes:
         line, _, rest = bytes(self.resp).partition(b"\n")
         self.resp = bytearray(rest)
+        self.searched = 0
         return line
 
     def finish(self, name: str) -> dict:
