@@ -176,7 +176,7 @@ def test_fixture_reference_passes_base_and_plus(tmp_path):
         t = res["tasks"][name]
         assert t["n_problems"] == n and t["pass@1"] == 1.0 and t["base"]["pass@1"] == 1.0
         assert len(t["base"]["problems"]) == n and "pass@1_ci" in t["base"]
-        assert t["dataset_md5"] and t["dataset_sha256"] and t["evalplus_semantics"]["min_time_limit_s"] == 4.0
+        assert t["dataset_md5"] and t["protocol"]["dataset_sha256"] and t["evalplus_semantics"]["min_time_limit_s"] == 4.0
         assert "base pass@k" in json.dumps(t["metrics"])  # declared (the block or the declaration list)
     rows = [json.loads(x) for x in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     assert all(r["passed"] and r["scores"] == {"pass": 1.0, "base": 1.0} for r in rows)

@@ -38,7 +38,7 @@ def test_resume_with_only_the_output_dir_takes_the_run_settings(tmp_path):
     assert set(res["tasks"]) == {"humaneval", "mbpp"}
     assert res["tasks"]["mbpp"]["n_samples_per_problem"] == 3 and res["tasks"]["mbpp"]["n_problems"] == 2
     assert res["config"]["generation"]["seed"] == 5 and res["config"]["sandbox"]["memory_mb"] == 2048
-    assert res["tasks"]["humaneval"]["stop_sequences"] == ["\n###"]
+    assert res["tasks"]["humaneval"]["protocol"]["stop_sequences"] == ["\n###"]
     assert "3 problems" not in r.stdout and "x 3 samples" in r.stdout
 
 
@@ -106,7 +106,7 @@ def test_evaluate_of_a_generate_only_run_keeps_its_stops_and_sandbox_limits(tmp_
     r = evalkit("evaluate", str(out))
     assert r.returncode == 0, r.stderr
     res = json.loads((out / "results.json").read_text())
-    assert res["tasks"]["humaneval"]["stop_sequences"] == ["\nSTOP"]
+    assert res["tasks"]["humaneval"]["protocol"]["stop_sequences"] == ["\nSTOP"]
     assert res["tasks"]["humaneval"]["timeout_s"] == 7 and res["sandbox"]["limits"]["memory_mb"] == 2048
 
 

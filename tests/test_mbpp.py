@@ -55,11 +55,13 @@ def test_golden_three_shot_prompt_of_task_11():
 def test_reference_solutions_pass(task, n, tmp_path):
     """Every reference solution passes: all 500 (257) problems with the full data, the fixture's few without."""
     out = tmp_path / task
-    r = evalkit("run", "--model", "reference", "--tasks", task, "--output-dir", str(out))
+    # MBPP/123's own solution needs 2.5-6 s of CPU depending on the machine (5.6 s in plain python on a slow
+    # one): this checks the data and the judging, not the 3-second protocol limit
+    r = evalkit("run", "--model", "reference", "--tasks", task, "--output-dir", str(out), "--timeout", "15")
     assert r.returncode == 0, r.stderr[-2000:]
     t = json.loads((out / "results.json").read_text())["tasks"][task]
     assert t["n_problems"] == n and t["pass@1"] == 1.0, t["outcomes"]
-    assert len(t["dataset_sha256"]) == 64 and t["prompt_format"]
+    assert len(t["protocol"]["dataset_sha256"]) == 64 and t["protocol"]["prompt_format"]
     ids = [json.loads(line)["task_id"] for line in (out / "samples.jsonl").read_text().splitlines()]
     assert ids[0] == "MBPP/11" and ids[-1] == expected("MBPP/510", "MBPP/18") if task != "mbpp-sanitized" else ids[0] == "MBPP/11"
 
@@ -126,7 +128,7 @@ def test_hub_layout_loads_through_datasets_without_network(tmp_path, monkeypatch
     (repo / "README.md").write_text(HUB_README.format(splits=listed))
     env = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_CACHE": str(tmp_path / "cache")}
     out = tmp_path / "o"
-    r = evalkit("run", "--tasks", "mbpp", "--data-dir", str(repo), "--output-dir", str(out), env=env)
+    r = evalkit("run", "--tasks", "mbpp", "--data-dir", str(repo), "--output-dir", str(out), "--timeout", "15", env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     t = json.loads((out / "results.json").read_text())["tasks"]["mbpp"]
     assert t["n_problems"] == expected(500, 8) and t["pass@1"] == 1.0
