@@ -189,6 +189,8 @@ def _run(args: argparse.Namespace, out_dir: Path) -> int:
     for t in tasks:
         if t.infilling and hasattr(backend, "check_fim"):
             backend.check_fim()
+    if hasattr(backend, "check_text") and (not args.chat or any(t.infilling for t in tasks)):
+        backend.check_text()  # a served model: who decodes the new tokens (recorded in the manifest)
     manifest = runner.manifest_for(backend.info(), tasks, cfg)
     manifest |= resume.command_record(args)  # data folder and overrides: what `evaluate` and --resume reuse
     store = RunStore(out_dir, manifest, resume=args.resume)
