@@ -116,7 +116,7 @@ class OpenAIBackend:
                     r = c.get(s.url + "/models")
                 except self.httpx.HTTPError as e:
                     ep["error"] = f"unreachable: {first_line(e)}"
-                    s.failed(True, f"unreachable: {first_line(e)}")
+                    s.failed(True, f"unreachable: {first_line(e)}", quiet=True)
                     self.endpoints.append(ep)
                     continue
                 if r.status_code in (401, 403):

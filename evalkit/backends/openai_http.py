@@ -5,9 +5,10 @@ retries with jittered backoff, rest for a failing server, and the budget after w
   dropped connections are retried (on another server where there is one) up to ``--max-retries`` times, and
   never past a total deadline per request (``request_deadline_s``); then one clear error names the URL and what
   it answered.
-* A server that refuses connections, drops them, or fails three times in a row is *down*: it rests (1 s,
-  doubling up to 60 s, doubled once per failed probe, not once per failed request) and one request probes it
-  when its rest is over. A line on stderr says when a server goes down and when it is back.
+* A server that refuses connections, drops them, or fails three times in a row rests (1 s, doubling up to 60 s,
+  doubled once per failed probe, not once per failed request) and one request probes it when its rest is over.
+  A server that refuses or drops connections is *down*: a line on stderr says when it goes down and when it is
+  back.
 * When every server has been down longer than the retry budget (``down_budget_s``: the rests of
   ``--max-retries`` failed probes), the run stops with one line naming the URLs: what was finished is journaled.
 """
@@ -94,22 +95,24 @@ class Server:
         # a server back from a rest gets one probing request at a time until one succeeds
         return self.rest_until <= now and (self.rest_until == 0.0 or self.inflight == 0)
 
-    def failed(self, connection: bool, what: str) -> None:
-        """A failed request; ``connection``: refused or dropped (the server is likely gone)."""
+    def failed(self, connection: bool, what: str, quiet: bool = False) -> None:
+        """A failed request; ``connection``: refused or dropped (the server is gone: it is *down*)."""
         self.fails += 1
         now = time.monotonic()
+        if connection and self.down_since is None:
+            self.down_since, self.why = now, what
+            if not quiet:
+                say(f"{self.url} is down ({what}); its requests wait for it or go to the other servers")
         if not (connection or self.fails >= 3):
             return
         if self.rest_until > now:  # already resting: a request sent before the rest began
             return
         self.rest_until = now + self.rest_s
         self.rest_s = min(REST_CAP_S, self.rest_s * 2)
-        if self.down_since is None:
-            self.down_since = now
-            self.why = what
-            say(f"{self.url} is down ({what}); its requests wait for it or go to the other servers")
 
-    def succeeded(self) -> None:
+    def succeeded(self, sent_at: float) -> None:
+        if self.down_since is not None and sent_at < self.down_since:
+            return  # an answer to a request sent before the server went down (a graceful shutdown): still down
         if self.down_since is not None:
             say(f"{self.url} is back after {time.monotonic() - self.down_since:.0f} s")
         self.fails, self.rest_s, self.rest_until, self.down_since = 0, REST_BASE_S, 0.0, None
@@ -175,6 +178,7 @@ class Servers:
             server = await self._server(deadline)
             server.inflight += 1
             server.sent += 1
+            sent_at = time.monotonic()
             try:
                 conn = conns.get(server.url)
                 if conn is None:
@@ -194,7 +198,7 @@ class Servers:
                         data["choices"][0]
                     except (ValueError, KeyError, IndexError, TypeError):
                         raise Failure(f"answered 200 with no choices: {raw[:200]!r}") from None
-                    server.succeeded()
+                    server.succeeded(sent_at)
                     return data
                 detail = raw[:300].decode("utf-8", "replace").replace("\n", " ")
                 retry = status in _RETRY_STATUS or status >= 500
