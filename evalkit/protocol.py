@@ -18,6 +18,13 @@ from typing import Any
 from evalkit.errors import UserError
 
 UNKNOWN = None
+CHAT_MODES = {"continue_final_message": "chat turn continued from the task's prefix",
+              "new_turn": "chat as a new turn (the task's prefix not sent)"}
+
+
+def shots_of(value: Any) -> Any:
+    """The number of shots; an older MBPP results.json recorded the shot problems themselves (a list)."""
+    return len(value) if isinstance(value, list) else value
 
 
 def cpu_limit_s(timeout: float) -> int:
@@ -91,7 +98,12 @@ def of_result(doc: dict[str, Any], task: str) -> dict[str, Any]:
     """The protocol of one task of a results.json (recorded, or rebuilt from the fields of an older file)."""
     t = (doc.get("tasks") or {}).get(task) or {}
     if isinstance(t.get("protocol"), dict):
-        return t["protocol"]
+        rec = dict(t["protocol"])
+        if rec.get("chat") and "chat_mode" not in rec:  # recorded before chat_mode was part of the protocol
+            rec["chat_mode"] = chat_mode(doc)
+        if "shots" in rec:
+            rec["shots"] = shots_of(rec["shots"])
+        return rec
     cfg = doc.get("config") or {}
     gen = cfg.get("generation") or {}
     p: dict[str, Any] = {
@@ -103,16 +115,28 @@ def of_result(doc: dict[str, Any], task: str) -> dict[str, Any]:
         "decoding": decoding_of(gen),
         "max_new_tokens": t.get("max_new_tokens", gen.get("max_new_tokens")),
         "chat": t.get("chat", gen.get("chat")),
-        "shots": t.get("shots"),
+        "shots": shots_of(t.get("shots")),
         "stop_sequences": t.get("stop_sequences"),
     }
+    if p["chat"]:
+        p["chat_mode"] = chat_mode(doc)
     if "single_line" in t or "fim" in t:  # an infilling task
         p["fim"] = t.get("fim", gen.get("fim"))
         p["infill_stop"] = t.get("infill_stop", "newline" if t.get("single_line") else "eot")
     if (doc.get("model") or {}).get("backend") == "file":  # completions made elsewhere: how is not known
-        p |= dict.fromkeys(("prompt_format", "prompt_sha256", "decoding", "max_new_tokens", "chat", "fim",
-                            "infill_stop"), UNKNOWN)
+        p |= dict.fromkeys(("prompt_format", "prompt_sha256", "decoding", "max_new_tokens", "chat", "chat_mode",
+                            "fim", "infill_stop"), UNKNOWN)
     return p
+
+
+def chat_mode(doc: dict[str, Any]) -> str | None:
+    """How a chat prompt reached the model: ``continue_final_message`` (the assistant's turn prefilled with the
+    task's prefix and continued: the HF backend, vLLM) or ``new_turn`` (a server that cannot continue a turn got
+    the user message alone); None when not known (completions made elsewhere)."""
+    model = doc.get("model") or {}
+    if model.get("chat_mode"):
+        return str(model["chat_mode"])
+    return "continue_final_message" if model.get("backend") in ("hf", "reference") else UNKNOWN
 
 
 def decoding_for(protocol: dict[str, Any], metric: str) -> dict[str, Any] | None:
@@ -147,6 +171,8 @@ def differences(base: dict[str, Any], other: dict[str, Any], metric: str) -> lis
 
     def known(key: str) -> tuple[Any, Any] | None:
         a, b = other.get(key), base.get(key)
+        if key == "shots":
+            a, b = shots_of(a), shots_of(b)
         return (a, b) if a is not None and b is not None and a != b else None
 
     if d := known("n_problems"):
@@ -161,6 +187,8 @@ def differences(base: dict[str, Any], other: dict[str, Any], metric: str) -> lis
         out.append(f"prompts differ (sha256 {_short(d[0])} vs {_short(d[1])})")
     if d := known("chat"):
         out.append(" vs ".join("chat template" if x else "no chat template" for x in d))
+    elif d := known("chat_mode"):
+        out.append(" vs ".join(CHAT_MODES.get(x, x) for x in d))
     if d := known("max_new_tokens"):
         out.append(f"max_new_tokens {d[0]} vs {d[1]}")
     if d := known("fim"):

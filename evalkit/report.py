@@ -1,4 +1,5 @@
-"""A static HTML report: the comparison table, pass@k curves over k, and a per-problem heat map across runs.
+"""A static HTML report: the comparison table (every declared metric, with the protocol marks and notes that
+``compare`` prints), pass@k curves over k, and a per-problem heat map across runs.
 
 Plots need matplotlib (``pip install 'evalkit[report]'``); they are embedded as PNG data, so the one file opens
 in any browser without a server. Without matplotlib the report holds the table and says why plots are missing.
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from evalkit import __version__
-from evalkit.compare import _natural, build, cell_text
+from evalkit.compare import _natural, build, cell_text, footnotes, legend
 from evalkit.errors import UserError
 from evalkit.metrics import pass_at_k
 from evalkit.results import RunResult, load_run
@@ -65,7 +66,8 @@ def _curves(runs: list[RunResult], task: str, problems: dict[str, dict[str, tupl
             ax.plot(ks, [100 * y for y in ys], marker=".", label=r.name)
             drawn = True
         else:
-            pts = [(int(m[5:]), v) for m, v in r.tasks.get(task, {}).items()
+            head = r.metrics(task).get(r.headline(task) or "") or {}
+            pts = [(int(m[5:]), v) for m, v in head.items()
                    if m.startswith("pass@") and m[5:].isdigit() and isinstance(v, (int, float))]
             if len(pts) > 1 or (pts and r.reference):
                 pts.sort()
@@ -115,7 +117,7 @@ def _heatmap(runs: list[RunResult], task: str, problems: dict[str, dict[str, tup
     ax.set_xticks(range(0, len(ids), step), [labels[j] for j in range(0, len(ids), step)], fontsize=7,
                   rotation=90 if any(len(x) > 4 for x in labels) else 0)
     ax.set_xlabel("problem (task number, in order)")
-    ax.set_title(f"{task}: per-problem pass rate")
+    ax.set_title(f"{task}: per-problem score (pass rate, or mean score)")
     fig.colorbar(im, ax=ax, fraction=0.03)
     return _png(fig)
 
@@ -126,26 +128,35 @@ def render_html(runs: list[RunResult]) -> str:
     have = {t for r in measured for t in r.tasks}
     rows = [row for row in build(runs) if row["task"] in have]
     head = "".join(f"<th>{html.escape(x)}</th>" for x in ["task", "metric"] + [r.name for r in runs])
-    body = []
+    body, n = [], 0
     for row in rows:
         tds = []
         for c in row["cells"]:
             cls = ""
             if c.get("delta") is not None and c.get("p_value") is not None and c["p_value"] < 0.05:
                 cls = ' class="up"' if c["delta"] > 0 else ' class="down"'
-            tds.append(f"<td{cls}>{html.escape(cell_text(c))}</td>")
-        body.append(f"<tr><td>{html.escape(row['task'])}</td><td>{row['metric']}</td>{''.join(tds)}</tr>")
+            mark = ""
+            if c.get("protocol_differences"):  # numbered as compare numbers them (``footnotes``)
+                n += 1
+                mark = f" <sup><a href='#note-{n}'>[{n}]</a></sup>"
+            tds.append(f"<td{cls}>{html.escape(cell_text(c))}{mark}</td>")
+        body.append(f"<tr><td>{html.escape(row['task'])}</td><td>{html.escape(row['metric'])}</td>{''.join(tds)}</tr>")
+    notes = footnotes(rows)
+    note_list = ("<ol class='note'>" + "".join(f"<li id='note-{i}'>{html.escape(x.split('] ', 1)[1])}</li>"
+                                              for i, x in enumerate(notes, 1)) + "</ol>") if notes else ""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>evalkit report</title>",
         f"<style>{CSS}</style></head><body>",
         "<h1>evalkit report</h1>",
         f"<p class='note'>evalkit {__version__}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         "Values in %, [95% bootstrap CI over problems], (delta vs the first column; p-value of a paired test on "
-        "the problems both runs scored: exact McNemar for one sample per problem, else paired bootstrap).</p>",
+        "the problems both runs scored: exact McNemar for one sample per problem of a pass/fail metric, else "
+        "paired bootstrap).</p>",
         "<h2>Runs</h2><ul>" + "".join(
             f"<li><b>{html.escape(r.name)}</b>: {html.escape(r.model)}{' (reference)' if r.reference else ''}</li>"
             for r in runs) + "</ul>",
         f"<h2>Comparison</h2><table><tr>{head}</tr>{''.join(body)}</table>",
+        f"<p class='note'>{html.escape(legend(notes))}</p>{note_list}",
     ]
     try:
         import matplotlib
@@ -157,7 +168,9 @@ def render_html(runs: list[RunResult]) -> str:
         tasks = list(dict.fromkeys(row["task"] for row in rows))
         for task in tasks:
             problems = {r.name: r.problems(task) for r in runs}
-            imgs = [x for x in (_curves(runs, task, problems), _heatmap(runs, task, problems)) if x]
+            binary = all((r.metrics(task).get(r.headline(task) or "") or {}).get("kind") != "mean" for r in runs)
+            curves = _curves(runs, task, problems) if binary else None
+            imgs = [x for x in (curves, _heatmap(runs, task, problems)) if x]
             if imgs:
                 parts.append(f"<h2>{html.escape(task)}</h2>")
                 parts += [f"<img alt='{html.escape(task)}' src='{src}'>" for src in imgs]

@@ -236,23 +236,38 @@ def test_greedy_same_as_hf_backend_and_provenance(model, servers, tmp_path):
 def test_chat_through_chat_completions(model, servers, tmp_path):
     """transformers serve cannot continue a prefilled assistant turn (422 on continue_final_message): evalkit
     sends the user turn alone, no stop (the chat stop would cut at the opening fence), and extracts the code
-    from the whole answer."""
+    from the whole answer. Issue 23, point 3: it says so, records what was sent per sample, and the protocol
+    says new_turn, which check refuses to gate against a local chat run."""
     proxy = Proxy(servers[0][1])
     out = tmp_path / "chat"
     try:
         # no --model: the one model the server lists
         r = evalkit("run", "--backend", "openai", "--base-url", proxy.url, "--chat",
-                    "--limit", "2", *GEN, "--generate-only", "--output-dir", str(out))
+                    "--limit", "2", *GEN, "--output-dir", str(out))
     finally:
         proxy.close()
     assert r.returncode == 0, r.stderr[-3000:]
     assert proxy.paths == {"/v1/chat/completions"}
     assert proxy.by_action == {"pass": 3}  # the probe (answered 422) and one request per sample
+    notice = [x for x in r.stderr.splitlines() if "continue_final_message" in x]
+    assert len(notice) == 1 and "new turn" in notice[0], r.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["chat_mode"] == "new_turn" and manifest["model"]["id"] == str(model)
     for row in _journal(out):
         # a fresh assistant message with no code fence: the whole answer is the program
         assert row["raw"] and row["solution"] == row["raw"]
+        assert [m["role"] for m in row["model_input"]] == ["user"]  # what was sent: no assistant prefix
+    res = json.loads((out / "results.json").read_text())
+    assert res["tasks"]["humaneval"]["protocol"]["chat_mode"] == "new_turn"
+    local = json.loads(json.dumps(res))  # the same numbers, as a local chat run records them
+    local["model"] = {"backend": "hf", "id": str(model)}
+    local["tasks"]["humaneval"]["protocol"]["chat_mode"] = "continue_final_message"
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "results.json").write_text(json.dumps(local))
+    r = evalkit("check", str(out), "--baseline", str(tmp_path / "local"))
+    assert r.returncode == 2 and "chat as a new turn (the task's prefix not sent)" in r.stderr, r.stderr
+    r = evalkit("compare", str(tmp_path / "local"), str(out))
+    assert r.returncode == 0 and "[1]" in r.stdout and "chat as a new turn" in r.stdout
 
 
 def test_token_id_prompts_where_the_server_takes_them(model, tmp_path):
@@ -387,3 +402,81 @@ def test_urls_are_recorded_without_credentials():
     assert api_root("http://h:8000") == api_root("http://h:8000/v1/") == "http://h:8000/v1"
     assert clean_url("https://u:p@h:8443/v1?key=x#f") == "https://h:8443/v1"
     assert clean_url("http://u@[::1]:8000/v1") == "http://[::1]:8000/v1"
+
+
+@pytest.fixture(scope="module")
+def llama_server(tiny_models, tmp_path_factory):
+    """``transformers serve`` with a tiny Llama (a SentencePiece-style tokenizer), for points 6 and 7 of issue 23;
+    the last test that uses it kills it."""
+    model = tiny_models("llama")
+    proc, url = _start_serve(model, tmp_path_factory.mktemp("serve-llama") / "llama.log")
+    try:
+        _wait_up(url + "/health", proc)
+        yield model, proc, url
+    finally:
+        _stop(proc)
+
+
+def test_lost_leading_space_is_detected_said_and_recorded(llama_server, tmp_path):
+    """Issue 23, point 6: transformers serve decodes the new tokens alone and returns no token ids; with a
+    SentencePiece-style tokenizer a completion's leading space is lost. evalkit says so once and records it; the
+    texts differ from the HF backend's by that space at most."""
+    from transformers import AutoTokenizer
+
+    from evalkit.backends.served_text import drops_leading_space
+
+    model, _, url = llama_server
+    assert drops_leading_space(AutoTokenizer.from_pretrained(model))
+    hf, api = tmp_path / "hf", tmp_path / "api"
+    r = evalkit("run", "--model", str(model), "--limit", "3", *GEN, "--generate-only", "--output-dir", str(hf))
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = evalkit("run", "--backend", "openai", "--base-url", url, "--model", str(model), "--limit", "3", *GEN,
+                "--generate-only", "--output-dir", str(api))
+    assert r.returncode == 0, r.stderr[-3000:]
+    warned = [x for x in r.stderr.splitlines() if "loses one space" in x]
+    assert len(warned) == 1 and "token ids" in warned[0], r.stderr
+    decoding = json.loads((api / "manifest.json").read_text())["model"]["text_decoding"]
+    assert decoding["by"] == "server" and decoding["leading_space"].startswith("may be lost")
+    want, got = _by_key(hf), _by_key(api)
+    for k in want:
+        w, g = want[k]["raw"], got[k]["raw"]
+        assert g == w or (w.startswith(" ") and g == w[1:]), (k, w[:40], g[:40])
+
+
+def test_byte_level_tokenizer_keeps_its_space(model):
+    from transformers import AutoTokenizer
+
+    from evalkit.backends.served_text import decode_after_anchor, drops_leading_space, token_ids
+
+    tok = AutoTokenizer.from_pretrained(model)
+    assert not drops_leading_space(tok)
+    ids = tok.encode("    return x", add_special_tokens=False)
+    assert decode_after_anchor(tok, ids) == "    return x"
+    assert token_ids({"logprobs": {"tokens": [f"token_id:{i}" for i in ids]}}) == ids
+    assert token_ids({"logprobs": {"tokens": ["ret", "urn"]}}) is None and token_ids({"logprobs": None}) is None
+
+
+def test_a_single_server_killed_mid_run_stops_the_run_with_one_line(llama_server, tmp_path):
+    """Issue 23, point 7: the only server dies (SIGTERM) mid-run: a line says it is down, and once it has been
+    down past the retry budget the run stops with exit 2 naming the URL; what finished stays journaled."""
+    model, proc, url = llama_server
+    out = tmp_path / "dead"
+    run = subprocess.Popen([sys.executable, "-m", "evalkit", "run", "--backend", "openai", "--base-url", url,
+                            "--model", str(model), "--limit", "40", *GEN, "--concurrency", "4", "--max-retries", "2",
+                            "--generate-only", "--output-dir", str(out)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    journal = out / "generations.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (journal.exists() and journal.read_text().count("\n") >= 3):
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)  # the server goes away mid-run
+    killed = time.time()
+    _, err = run.communicate(timeout=300)
+    took = time.time() - killed
+    assert run.returncode == 2, err[-3000:]
+    assert "Traceback" not in err and took < 90, (took, err[-3000:])
+    lines = err.strip().splitlines()
+    assert sum(f"server {url}/v1 is down (" in x for x in lines) == 1, err
+    assert lines[-1].startswith("evalkit: error: ") and url in lines[-1] and "--resume" in lines[-1], lines[-1]
+    have = len(_by_key(out))  # every finished sample once
+    assert 3 <= have < 40

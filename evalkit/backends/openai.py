@@ -25,97 +25,28 @@ prompts, post-processing, the sandbox and the statistics.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import random
-import time
-import urllib.parse
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from evalkit.backends.base import ChatPrompt, Generation, GenerationParams, GenerationRequest, OnResult
+from evalkit.backends.openai_http import (
+    Failure,
+    Server,
+    ServerError,
+    Servers,
+    api_root,
+    auth_headers,
+    clean_url,
+)
+from evalkit.backends.served_text import TOKEN_ID_FIELDS, decode_after_anchor, drops_leading_space, token_ids
 from evalkit.errors import UserError, first_line
 from evalkit.task import FimPrompt
 
-_RETRY_STATUS = {408, 409, 425, 429}  # and every 5xx
+__all__ = ["OpenAIBackend", "ServerError", "api_root", "clean_url"]
+
 _PROBE_REJECTED = {400, 404, 422}  # a request shape the server does not take
-_BACKOFF_BASE_S = 0.2
-_BACKOFF_CAP_S = 10.0
-_REST_BASE_S = 1.0  # a failing server rests this long, doubling up to _REST_CAP_S
-_REST_CAP_S = 60.0
-
-
-class ServerError(UserError):
-    """A server kept failing (or refused a request) after the retry budget: one line, exit code 2."""
-
-
-def clean_url(url: str) -> str:
-    """The URL without credentials, query or fragment, as recorded in results.json."""
-    p = urllib.parse.urlsplit(url)
-    host = p.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{p.port}" if p.port else "")
-    return urllib.parse.urlunsplit((p.scheme, netloc, p.path.rstrip("/"), "", ""))
-
-
-def api_root(url: str) -> str:
-    """``http://h:8000`` and ``http://h:8000/v1/`` both mean ``http://h:8000/v1``."""
-    url = url.strip().rstrip("/")
-    p = urllib.parse.urlsplit(url)
-    if p.scheme not in ("http", "https") or not p.hostname:
-        raise UserError(f"--base-url {clean_url(url) or url!r} is not an http(s) URL")
-    return url if p.path.endswith("/v1") else url + "/v1"
-
-
-def _auth_headers(root: str, key: str | None) -> list[tuple[bytes, bytes]]:
-    """The API key as a bearer token, else the URL's ``user:password`` as basic auth."""
-    headers = [(b"content-type", b"application/json")]
-    p = urllib.parse.urlsplit(root)
-    if key:
-        headers.append((b"authorization", f"Bearer {key}".encode()))
-    elif p.username is not None:
-        import base64
-
-        user = urllib.parse.unquote(p.username) + ":" + urllib.parse.unquote(p.password or "")
-        headers.append((b"authorization", b"Basic " + base64.b64encode(user.encode())))
-    return headers
-
-
-@dataclass
-class _Server:
-    url: str  # the API root, without credentials
-    headers: list[tuple[bytes, bytes]]  # of every request (the API key, or the URL's user:password)
-
-    @property
-    def path(self) -> str:
-        return urllib.parse.urlsplit(self.url).path
-    inflight: int = 0
-    fails: int = 0  # consecutive failures
-    rest_until: float = 0.0
-    rest_s: float = _REST_BASE_S
-    sent: int = 0
-
-    def available(self, now: float) -> bool:
-        # a server back from a rest gets one probing request at a time until one succeeds
-        return self.rest_until <= now and (self.rest_until == 0.0 or self.inflight == 0)
-
-    def failed(self, refused: bool) -> None:
-        self.fails += 1
-        if refused or self.fails >= 3:
-            self.rest_until = time.monotonic() + self.rest_s
-            self.rest_s = min(_REST_CAP_S, self.rest_s * 2)
-
-    def succeeded(self) -> None:
-        self.fails, self.rest_s, self.rest_until = 0, _REST_BASE_S, 0.0
-
-
-class _Failure(Exception):
-    def __init__(self, what: str, status: int | None = None, retry: bool = True, refused: bool = False,
-                 wait_s: float = 0.0) -> None:
-        super().__init__(what)
-        self.what, self.status, self.retry, self.refused, self.wait_s = what, status, retry, refused, wait_s
 
 
 class OpenAIBackend:
@@ -147,9 +78,10 @@ class OpenAIBackend:
             key = os.environ.get(api_key_env)
             if not key:
                 raise UserError(f"--api-key-env {api_key_env}: that environment variable is not set")
-        self.servers = [_Server(clean_url(r), _auth_headers(r, key)) for r in roots]
+        self.servers = [Server(clean_url(r), auth_headers(r, key)) for r in roots]
         if len({s.url for s in self.servers}) < len(self.servers):
             raise UserError("--base-url lists the same server twice")
+        self.pool = Servers(self.servers, request_timeout, max_retries, None)
         self.tokenizer_name = tokenizer
         self.revision, self.trust_remote_code = revision, trust_remote_code
         self.fim_mode, self.fim_tokens = fim, fim_tokens
@@ -159,7 +91,8 @@ class OpenAIBackend:
         self._ssl: Any = None
         self.fim_prompt: str | None = None  # token_ids | text, set by the probe
         self.chat_mode: str | None = None  # continue_final_message | new_turn, set by the probe
-        self.retries = 0
+        self.text_decoding: dict[str, Any] | None = None  # who decodes completions, set by check_text
+        self._want_ids = False  # ask for token ids and decode them here (``served_text``)
         self.model = model or ""
         self._discover()
         if chat:
@@ -168,7 +101,7 @@ class OpenAIBackend:
     # ------------------------------------------------------------------------------------------
     # discovery and provenance
     # ------------------------------------------------------------------------------------------
-    def _sync_client(self, s: _Server):  # noqa: ANN202
+    def _sync_client(self, s: Server):  # noqa: ANN202
         return self.httpx.Client(headers=[(k.decode(), v.decode()) for k, v in s.headers],
                                  timeout=min(30.0, self.request_timeout), verify=self._tls() or True)
 
@@ -183,7 +116,7 @@ class OpenAIBackend:
                     r = c.get(s.url + "/models")
                 except self.httpx.HTTPError as e:
                     ep["error"] = f"unreachable: {first_line(e)}"
-                    s.failed(refused=True)
+                    s.failed(True, f"unreachable: {first_line(e)}", quiet=True)
                     self.endpoints.append(ep)
                     continue
                 if r.status_code in (401, 403):
@@ -216,7 +149,7 @@ class OpenAIBackend:
         self.served = {k: v for k, v in (entry or {}).items()
                        if k not in ("created", "status", "object", "permission")}
 
-    def _engine_version(self, c: Any, s: _Server) -> dict[str, Any]:
+    def _engine_version(self, c: Any, s: Server) -> dict[str, Any]:
         """vLLM answers ``/version``, TGI ``/info``: keep what names the engine and its version."""
         root = s.url[: -len("/v1")]
         for path in ("/version", "/info"):
@@ -242,6 +175,7 @@ class OpenAIBackend:
             "revision": self.revision,
             "tokenizer": self.tokenizer_name if self._tok is not None else None,
             "chat_mode": self.chat_mode,
+            "text_decoding": self.text_decoding,
             "fim": self.fim_info() if self._fim is not None else None,
             # where the model was reached and how: recorded, but not part of the run's identity (--resume may
             # use other servers, another concurrency)
@@ -289,7 +223,7 @@ class OpenAIBackend:
         if self.fim_prompt is None:
             ids = layout.encode(self._tokenizer(), "def f():\n    ", "\n", self.fim_mode)
             body = {"model": self.model, "prompt": ids, "max_tokens": 1, "temperature": 0.0}
-            status = asyncio.run(self._probe("/completions", body))
+            status = asyncio.run(self._probe("/completions", body))[0]
             self.fim_prompt = "token_ids" if status == 200 else "text"
 
     def fim_info(self) -> dict[str, Any]:
@@ -320,22 +254,72 @@ class OpenAIBackend:
         self.chat_mode = "continue_final_message"
         msgs, extra = self._chat_messages(ChatPrompt("Say hi.", "Hi"))
         body = {"model": self.model, "messages": msgs, "max_tokens": 1, "temperature": 0.0, **extra}
-        if asyncio.run(self._probe("/chat/completions", body)) != 200:
+        if asyncio.run(self._probe("/chat/completions", body))[0] != 200:
             self.chat_mode = "new_turn"
+            print("evalkit: notice: the server cannot continue a prefilled assistant turn (it refused vLLM's "
+                  "continue_final_message): chat prompts go as the user message alone and the answer is a new "
+                  "turn, not the local chat protocol; recorded as chat_mode new_turn (compare and check mark it)",
+                  file=sys.stderr)
 
-    async def _probe(self, path: str, body: dict[str, Any]) -> int:
-        """200 if the servers take this request, else the 4xx status they answered (other errors are raised)."""
+    async def _probe(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        """(200, the answer) if the servers take this request, else (the 4xx status they answered, None); other
+        errors are raised."""
         conns = self._client()
         try:
-            await self._post(conns, path, body)
-        except _Failure as f:
+            data = await self._post(conns, path, body)
+        except Failure as f:
             if f.status in _PROBE_REJECTED:
-                return f.status
-            raise ServerError(f"{f.what} (after {self.max_retries} retries)") from None
+                return f.status, None
+            after = f" (after {self.max_retries} retries)" if f.retry else ""
+            raise ServerError(f"{f.what}{after}") from None
         finally:
             for c in conns.values():
                 c.close()
-        return 200
+        return 200, data
+
+    # ------------------------------------------------------------------------------------------
+    # who decodes the new tokens (``served_text``)
+    # ------------------------------------------------------------------------------------------
+    def _text_tokenizer(self) -> Any:
+        """The model's tokenizer if one is at hand (--tokenizer, a local model directory, the HF cache)."""
+        if self._tok is not None:
+            return self._tok
+        name = self.tokenizer_name or self.model
+        try:
+            from transformers import AutoTokenizer
+
+            self._tok = AutoTokenizer.from_pretrained(name, revision=self.revision,
+                                                      trust_remote_code=self.trust_remote_code,
+                                                      local_files_only=not self.tokenizer_name)
+        except Exception:  # no tokenizer here: nothing to check with
+            return None
+        self.tokenizer_name = name
+        return self._tok
+
+    def check_text(self) -> None:
+        """Find out, before the manifest, whether completions keep a leading space: the tokenizer decodes a word's
+        space alone (byte-level BPE), or the server returns token ids that evalkit decodes (vLLM); else say so."""
+        if self.text_decoding is not None:
+            return
+        tok = self._text_tokenizer()
+        if tok is None:
+            self.text_decoding = {"by": "server", "leading_space": "not checked (no tokenizer: pass --tokenizer)"}
+            return
+        if not drops_leading_space(tok):
+            self.text_decoding = {"by": "server", "leading_space": "kept (the tokenizer keeps a word's space)"}
+            return
+        body = {"model": self.model, "prompt": "def", "max_tokens": 1, "temperature": 0.0, **TOKEN_ID_FIELDS}
+        status, data = asyncio.run(self._probe("/completions", body))
+        if data is not None and token_ids(data["choices"][0]) is not None:
+            self._want_ids = True
+            self.text_decoding = {"by": "evalkit (token ids from the server)", "leading_space": "kept"}
+            return
+        self.text_decoding = {"by": "server", "leading_space": "may be lost (SentencePiece-style tokenizer "
+                              "decoded without context; the server returns no token ids)"}
+        print(f"evalkit: warning: {self.servers[0].url} decodes each completion's new tokens alone and returns no "
+              "token ids; with this tokenizer (SentencePiece-style) a completion that begins with a space or "
+              "indentation loses one space; use a server that returns token ids (vLLM) for exact text; recorded "
+              "as model.text_decoding", file=sys.stderr)
 
     # ------------------------------------------------------------------------------------------
     # requests
@@ -370,6 +354,7 @@ class OpenAIBackend:
         if isinstance(p, ChatPrompt):
             msgs, chat_extra = self._chat_messages(p)
             body.update(messages=msgs, **chat_extra)
+            extra["model_input"] = msgs  # what was sent: recorded per sample
             if not chat_extra:
                 extra["assistant_prefix"] = ""  # a fresh assistant message: it does not continue the prefix
                 stop = [s for s in stop if "```" not in s]
@@ -382,87 +367,28 @@ class OpenAIBackend:
         else:
             body["prompt"] = p
             path = "/completions"
+        if path == "/completions" and self._want_ids:
+            body.update(TOKEN_ID_FIELDS)
         if stop:
             body["stop"] = stop
         return path, body, extra
 
-    def _pick(self) -> _Server | None:
-        now = time.monotonic()
-        ready = [s for s in self.servers if s.available(now)]
-        return min(ready, key=lambda s: (s.inflight, s.sent)) if ready else None
-
     async def _post(self, conns: dict[str, Any], path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """One request, retried on another or the same server until it succeeds or the budget is spent."""
-        from evalkit.backends import http11
-
-        content = json.dumps(body).encode()
-        last: _Failure | None = None
-        for attempt in range(self.max_retries + 1):
-            server = self._pick()
-            while server is None:  # every server rests: wait for the first to be probed again
-                wake = min(s.rest_until for s in self.servers)
-                await asyncio.sleep(max(0.01, wake - time.monotonic()))
-                server = self._pick()
-            server.inflight += 1
-            server.sent += 1
-            try:
-                conn = conns.get(server.url)
-                if conn is None:
-                    conn = conns[server.url] = http11.Connection(server.url, self._tls())
-                try:
-                    status, headers, raw = await conn.post(server.path + path, content, server.headers,
-                                                           self.request_timeout, min(10.0, self.request_timeout))
-                except asyncio.TimeoutError:
-                    raise _Failure(f"timed out (--request-timeout {self.request_timeout:g})") from None
-                except http11.Refused as e:
-                    raise _Failure(f"refused the connection ({e})", refused=True) from None
-                except http11.Dropped as e:
-                    raise _Failure(f"dropped the connection ({e})") from None
-                if status == 200:
-                    try:
-                        data = json.loads(raw)
-                        data["choices"][0]
-                    except (ValueError, KeyError, IndexError, TypeError):
-                        raise _Failure(f"answered 200 with no choices: {raw[:200]!r}") from None
-                    server.succeeded()
-                    return data
-                detail = raw[:300].decode("utf-8", "replace").replace("\n", " ")
-                retry = status in _RETRY_STATUS or status >= 500
-                wait = 0.0
-                if status == 429:
-                    try:
-                        wait = min(30.0, float(headers.get(b"retry-after", b"0")))
-                    except ValueError:
-                        wait = 0.0
-                raise _Failure(f"answered {status}: {detail}", status=status, retry=retry, wait_s=wait)
-            except _Failure as f:
-                if not f.retry:
-                    f.what = f"{server.url}{path} {f.what}"
-                    raise
-                server.failed(f.refused)
-                last = f
-                last.what = f"{server.url}{path} {f.what}"
-                if attempt < self.max_retries:
-                    self.retries += 1
-                    others = any(s is not server and s.available(time.monotonic()) for s in self.servers)
-                    cap = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** attempt)
-                    delay = random.uniform(0, cap) if not (f.refused and others) else 0.0
-                    await asyncio.sleep(max(delay, f.wait_s))
-            finally:
-                server.inflight -= 1
-        assert last is not None
-        raise last
+        self.pool.tls = self._tls()
+        return await self.pool.post(conns, path, body)
 
     def generate(self, requests: Sequence[GenerationRequest], params: GenerationParams, on_result: OnResult) -> None:
         if any(isinstance(r.prompt, FimPrompt) for r in requests):
             self.check_fim()
         if any(isinstance(r.prompt, ChatPrompt) for r in requests) and self.chat_mode is None:
             self._probe_chat()
+        if any(not isinstance(r.prompt, ChatPrompt) for r in requests):
+            self.check_text()
         try:
             asyncio.run(self._generate(requests, params, on_result))
-        except _Failure as f:
-            raise ServerError(f"{f.what} (after {self.max_retries} retries; what was finished is saved: "
-                              "continue with --resume)") from None
+        except Failure as f:
+            after = f" (after {self.max_retries} retries)" if f.retry else ""
+            raise ServerError(f"{f.what}{after}; what was finished is saved: continue with --resume") from None
 
     async def _generate(self, requests: Sequence[GenerationRequest], params: GenerationParams,
                         on_result: OnResult) -> None:
@@ -491,6 +417,9 @@ class OpenAIBackend:
                 text = (choice.get("message") or {}).get("content") or ""
             else:
                 text = choice.get("text") or ""
+                ids = token_ids(choice) if self._want_ids else None
+                if ids is not None:  # decoded here, after an anchor: a leading space is kept
+                    text = decode_after_anchor(self._tok, ids)
             n = (data.get("usage") or {}).get("completion_tokens") or 0
             extra["finish_reason"] = choice.get("finish_reason")
             on_result(req, Generation(text=text, n_tokens=n, extra=extra))
