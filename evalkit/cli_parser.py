@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from evalkit import __version__
+from evalkit.longctx import options as long_options
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Code Llama paper, Table 2: greedy pass@1, and pass@1/10/100 from 200 samples at T=0.8, top-p 0.95
@@ -108,6 +109,8 @@ def parser() -> argparse.ArgumentParser:
     _add_sandbox(p)
     _add_common(p)
 
+    long_options.add_arguments(p)
+
     p = sub.add_parser("evaluate", help="score completions from a file, or a run made with --generate-only",
                        **_doc("evaluate"))
     p.add_argument("file", help="JSONL (task_id + completion | solution), bigcode generations.json, or a run dir")
@@ -133,6 +136,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", help="hub revision (branch, tag or commit)")
     p.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own tokenizer code")
     _add_common(p)
+
+    long_options.add_arguments(p)
 
     p = sub.add_parser("compare", help="compare runs (and paper tables) with confidence intervals and p-values",
                        **_doc("compare"))
@@ -162,4 +167,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run dirs, results.json files, or paper:<name> references (listed below)")
     p.add_argument("-o", "--output", default="report.html",
                    help="the HTML file to write (default: report.html in the current directory)")
+    p.add_argument("--paper", action="store_true",
+                   help="the paper's tables (2, 3, 4/11, 6, 7/16, 8, 14, 15, 17/18) with each run beside its model's "
+                        "row, differences with CIs, and marks for missing cells or another protocol")
+    p.add_argument("--format", choices=["html", "md"], default=None,
+                   help="with --paper: html (default) or md (Markdown, for a model card; also chosen by -o X.md)")
     return ap

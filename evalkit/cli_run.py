@@ -56,13 +56,17 @@ def _sandbox_config(args: argparse.Namespace):  # noqa: ANN202
 
 
 def _load_tasks(names: list[str], args: argparse.Namespace, stop: list[str] | None = None) -> list:
+    from evalkit.longctx import options as long_options
     from evalkit.registry import get_task
+    from evalkit.tasks.multiple import expand
 
     tasks = []
-    for name in names:
+    for name in expand(names):  # a group (`multiple`) is its tasks
         t = get_task(name, tasks_dir=args.tasks_dir, data_dir=args.data_dir)
         if stop is not None:
             t.stop_sequences = tuple(stop)
+        if hasattr(args, "context_lengths"):
+            long_options.configure(t, args)
         t.problems()
         tasks.append(t)
     return tasks
@@ -177,15 +181,27 @@ def _run(args: argparse.Namespace, out_dir: Path) -> int:
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
     stop = [_unescape(s) for s in args.stop] if args.stop else None
-    tasks = _load_tasks(task_names(args.tasks), args, stop)
+    from evalkit.longctx import options as long_options
+
+    names = task_names(args.tasks)
+    if (msg := long_options.used_without_task(args, names)) is not None:
+        raise UserError(msg)
+    tasks = _load_tasks(names, args, stop)
     _check_protocol(args, tasks)
     cfg = _run_config(args, tasks)
-    resume.precheck(out_dir, args.resume, runner.manifest_for({"id": resume.model_id(args.model, args.backend)}, tasks, cfg))
+    counts_tokens = any(getattr(t, "needs_tokenizer", False) for t in tasks)
+    if not counts_tokens:  # before any weights load; a task that counts the model's tokens needs its tokenizer
+        resume.precheck(out_dir, args.resume,
+                        runner.manifest_for({"id": resume.model_id(args.model, args.backend)}, tasks, cfg))
     backend = load_backend(
         args.model, revision=args.revision, dtype=args.dtype, device=args.device, device_map=args.device_map,
         batch_size=args.batch_size, trust_remote_code=args.trust_remote_code, fim=args.fim or "psm",
         fim_tokens=args.fim_tokens, engine=args.engine, **_serve_options(args),
     )
+    long_options.give_tokenizer(tasks, backend)
+    if counts_tokens:
+        resume.precheck(out_dir, args.resume,
+                        runner.manifest_for({"id": resume.model_id(args.model, args.backend)}, tasks, cfg))
     for t in tasks:
         if t.infilling and hasattr(backend, "check_fim"):
             backend.check_fim()

@@ -61,9 +61,12 @@ def cmd_prompt(args: argparse.Namespace) -> int:
         task._problems = keep
     else:
         task._problems = problems[:1]
-    req = build_requests(task, RunConfig(chat=args.chat, fim=args.fim), set())[0]
     backend = load_backend(args.model, revision=args.revision, trust_remote_code=args.trust_remote_code,
                            fim=args.fim or "psm", fim_tokens=args.fim_tokens, device="cpu", load_weights=False)
+    from evalkit.longctx import options as long_options
+
+    long_options.give_tokenizer([task], backend)  # a task that counts the model's tokens builds with them
+    req = build_requests(task, RunConfig(chat=args.chat, fim=args.fim), set())[0]
     shown = backend.render(req)
     sys.stdout.write(shown["text"])
     if not shown["text"].endswith("\n"):

@@ -179,6 +179,12 @@ def render_html(runs: list[RunResult]) -> str:
 
 
 def cmd_report(args: Any) -> int:
+    if getattr(args, "paper", False):
+        from evalkit.paper_report import cmd_paper_report
+
+        return cmd_paper_report(args)
+    if getattr(args, "format", None):
+        raise UserError("--format belongs to report --paper")
     runs = [load_run(s) for s in args.runs]
     out = Path(args.output)
     try:

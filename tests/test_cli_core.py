@@ -33,7 +33,7 @@ def test_reference_oracle_scores_every_problem(tmp_path):
     assert t["n_problems"] == 164 and t["n_samples_per_problem"] == 1
     assert t["pass@1"] == 1.0 and t["pass@1_ci"] == [1.0, 1.0]
     assert t["outcomes"] == {"passed": 164}
-    assert t["dataset_sha256"] == "b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef"
+    assert t["protocol"]["dataset_sha256"] == "b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef"
     for key in ("evalkit_version", "created", "model", "config", "sandbox"):
         assert key in res
     assert res["sandbox"]["layers"]["mode"] in ("root", "userns", "none")

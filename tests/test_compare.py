@@ -127,7 +127,7 @@ def test_paper_table_has_cited_blocks():
         if not run["_source"].startswith("arXiv:2308.12950"):  # other tables (e.g. the EvalPlus leaderboard)
             continue
         for block in run["tasks"].values():
-            assert block["source"]["table"] in ("Table 2", "Table 14") and block["source"]["page"] in (6, 31)
+            assert block["source"]["table"].startswith("Table ") and isinstance(block["source"]["page"], int)
 
 
 @pytest.mark.parametrize("run,max_drop,code,word", [

@@ -11,6 +11,7 @@ from typing import Any
 
 from evalkit import __version__, protocol
 from evalkit.backends.base import GenerationParams
+from evalkit.progress import progress  # noqa: F401 (the run's bars: plain lines off-terminal)
 from evalkit.records import sha256_text
 from evalkit.sandbox import SandboxConfig
 from evalkit.task import Problem, Task
@@ -67,22 +68,3 @@ def manifest_for(model_info: dict, tasks: Sequence[Task], cfg: RunConfig, extra:
 
 def warn(msg: str) -> None:
     print(f"evalkit: warning: {msg}", file=sys.stderr)
-
-
-def progress(iterable=None, **kw: Any):  # noqa: ANN001
-    from tqdm.auto import tqdm
-
-    kw.setdefault("dynamic_ncols", True)
-    kw.setdefault("disable", None)  # off when stderr is not a terminal
-    if _terminal_columns() == 0:  # a terminal that reports no width (some CI consoles): a fixed width, not none
-        kw.update(dynamic_ncols=False, ncols=80)
-    return tqdm(iterable, **kw)
-
-
-def _terminal_columns() -> int | None:
-    import os
-
-    try:
-        return os.get_terminal_size(sys.stderr.fileno()).columns
-    except (OSError, ValueError, AttributeError):
-        return None
