@@ -40,8 +40,9 @@ def mcnemar_exact(b: int, c: int) -> float:
 
 
 def paired_bootstrap(diffs: np.ndarray, n_boot: int = 10000, seed: int = 0) -> float:
-    """Two-sided p-value that the mean per-problem difference is 0 (percentile bootstrap over problems)."""
-    if len(diffs) == 0 or np.all(diffs == 0):
+    """Two-sided p-value that the mean per-problem difference is 0 (percentile bootstrap over problems). One
+    problem has nothing to resample: no evidence either way (p = 1)."""
+    if len(diffs) < 2 or np.all(diffs == 0):
         return 1.0
     rng = np.random.default_rng(seed)
     means = diffs[rng.integers(0, len(diffs), size=(n_boot, len(diffs)))].mean(axis=1)
@@ -50,10 +51,13 @@ def paired_bootstrap(diffs: np.ndarray, n_boot: int = 10000, seed: int = 0) -> f
 
 
 def cluster_paired_bootstrap(diffs: np.ndarray, groups: np.ndarray, n_boot: int = 10000, seed: int = 0) -> float:
-    """Two-sided p-value that the mean per-record difference is 0, resampling whole clusters of records."""
+    """Two-sided p-value that the mean per-record difference is 0, resampling whole clusters of records (p = 1
+    with fewer than two clusters: nothing to resample)."""
     if len(diffs) == 0 or np.all(diffs == 0):
         return 1.0
     _, g = np.unique(groups, return_inverse=True)
+    if g.max() < 1:
+        return 1.0
     sums, sizes = np.bincount(g, weights=diffs), np.bincount(g).astype(float)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(sums), size=(n_boot, len(sums)))
