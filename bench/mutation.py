@@ -43,9 +43,12 @@ TARGETS: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
         "tests/test_unit_protocol.py",
         "tests/test_fidelity.py::test_paper_table_carries_the_paper_protocol",
     )),
-    "evalkit/compare.py": (("mcnemar_exact", "paired_bootstrap", "cluster_paired_bootstrap", "paired_test", "check"), (
+    "evalkit/compare.py": (("mcnemar_exact", "paired_bootstrap", "cluster_paired_bootstrap", "paired_test"), (
         "tests/test_compare.py::test_mcnemar_hand_computed",
         "tests/test_compare.py::test_paired_bootstrap_for_several_samples",
+        "tests/test_unit_check.py",
+    )),
+    "evalkit/gate.py": (("check", "_gated"), (
         "tests/test_unit_check.py",
     )),
     "evalkit/task.py": (("cut_at_stop", "extract_code", "Task.postprocess", "Task.postprocess_chat", "Task.code_of",
