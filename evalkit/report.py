@@ -174,6 +174,13 @@ def render_html(runs: list[RunResult]) -> str:
             if imgs:
                 parts.append(f"<h2>{html.escape(task)}</h2>")
                 parts += [f"<img alt='{html.escape(task)}' src='{src}'>" for src in imgs]
+        from evalkit.longctx import plots  # the long-context curves of the paper, where a run has the data
+
+        docs = {r.name: {"tasks": r.tasks} for r in runs}
+        for title, frag in (("key retrieval: accuracy by key position (Fig. 4b)", plots.key_retrieval_html(docs)),
+                            ("LCC: exact match by file length (Fig. 9b)", plots.lcc_html(docs))):
+            if frag:
+                parts.append(f"<h2>{html.escape(title)}</h2>{frag}")
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
