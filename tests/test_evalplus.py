@@ -83,7 +83,7 @@ EXPLAINED_LABELS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["humaneval", "mbpp"])
 def test_verdicts_agree_with_evalplus(dataset, tmp_path):
-    pytest.importorskip("evalplus")
+    pytest.importorskip("evalplus", reason="evalplus 0.3.1 is not installed: pip install -e '.[crosscheck]'")
     rows = _subset(dataset)
     data = tmp_path / "data" / "evalplus"
     data.mkdir(parents=True)
@@ -271,14 +271,14 @@ SANITIZE_CASES = [
 
 @pytest.mark.parametrize("code,entry", SANITIZE_CASES)
 def test_sanitize_matches_evalplus(code, entry):
-    sanitize_mod = pytest.importorskip("evalplus.sanitize")
+    sanitize_mod = pytest.importorskip("evalplus.sanitize", reason="evalplus 0.3.1 is not installed: pip install -e '.[crosscheck]'")
     from evalkit.plus.sanitize import sanitize
 
     assert sanitize(code, entry) == sanitize_mod.sanitize(code, entry)
 
 
 def test_mbpp_deserialisation_matches_evalplus():
-    evalplus_mbpp = pytest.importorskip("evalplus.data.mbpp")
+    evalplus_mbpp = pytest.importorskip("evalplus.data.mbpp", reason="evalplus 0.3.1 is not installed: pip install -e '.[crosscheck]'")
     from evalkit.plus.data import mbpp_deserialize_inputs, mbpp_serialize_inputs
 
     full = _full("mbpp")

@@ -71,4 +71,11 @@ class EvalkitCodeEval(evaluate.Metric):
         results = {i: [(j, verdicts[(i, j)]) for j in range(len(cands))] for i, cands in enumerate(predictions)}
         counts = {str(i): (len(r), sum(v["passed"] for _, v in r)) for i, r in results.items() if r}
         ks = [k] if isinstance(k, int) else list(k)
+        n_min = min((n for n, _ in counts.values()), default=0)
+        dropped = [x for x in ks if x > n_min]
+        if dropped:  # pass@k needs k <= the candidates of every problem: say which k are left out
+            import sys
+
+            print(f"evalkit: warning: pass@{', pass@'.join(map(str, dropped))} left out: a problem has only "
+                  f"{n_min} candidate(s)", file=sys.stderr)
         return summarize(counts, ks), results

@@ -176,8 +176,10 @@ class SpecRunner:
 
     # ---- the working directory ---------------------------------------------------------------------
     def _owner(self) -> str:
-        uid = self.cfg["sample_uid"] if self.layers["mode"] == "root" else os.getuid()
-        return f",uid={uid},gid={uid}"
+        # in a user namespace the sample's uid is init's own: the default owner (an explicit uid= can be refused
+        # there with EINVAL when the namespace is nested)
+        uid = self.cfg["sample_uid"]
+        return f",uid={uid},gid={uid}" if self.layers["mode"] == "root" else ""
 
     def _fresh(self) -> None:
         if self.fresh_mounts and not self._mounted:
