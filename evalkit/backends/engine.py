@@ -119,6 +119,7 @@ class FastEngine:
         self.kind = os.environ.get("EVALKIT_DECODE_ATTENTION") or ("flex" if self.cuda and _flex_ok() else "sdpa")
         self.chunk = int(os.environ.get("EVALKIT_PREFILL_CHUNK", "0")) or None  # None: from memory (_chunk)
         self.flex_fn: Any = None
+        self.prefill_tokens = 16384 if self.cuda else 4096  # padded prompt tokens per prefill call
 
     # ------------------------------------------------------------------------------------------------
     def _kv_shapes(self) -> list[tuple[int, int, Any]]:
@@ -135,6 +136,7 @@ class FastEngine:
         """Check on the real model that a prefill into the slots and a decode step through them give the logits of
         the model's own incremental decoding for the same prompt and token."""
         torch, b = self.torch, self.b
+        before = dict(self.stats)
         try:
             with torch.inference_mode():
                 ids = ids[:32] if len(ids) >= 3 else [1, 2, 3]
@@ -155,6 +157,7 @@ class FastEngine:
             return f"its forward does not take a slot cache ({type(e).__name__}: {str(e)[:120]})"
         finally:
             self._free()
+            self.stats = before
         self.stats["probe_relative_error"] = err
         if not written:
             return "its layers do not write their keys and values through the cache they are given"

@@ -32,12 +32,13 @@ def run(eng: Any, encoded: list[tuple[list[int], GenerationRequest]], params: Ge
     encoded = sorted(encoded, key=lambda x: first[tuple(x[0])])
     eng.stats["requests"] += len(encoded)
     max_len = eng.max_len
-    buckets = sorted({1 << i for i in range(slots.bit_length()) if 1 << i <= slots} | {slots})
+    cap = eng.slots  # the allocation's (kept for the run): the same buckets, the same graphs, for every task
+    buckets = sorted({1 << i for i in range(cap.bit_length()) if 1 << i <= cap} | {cap})
     len_step = 256 if eng.cuda else 64
-    token_budget = 16384 if eng.cuda else 4096
+    token_budget = eng.prefill_tokens
     refill_at = max(1, slots // 8)
 
-    rows: list[dict[str, Any] | None] = [None] * slots  # host view of each slot
+    rows: list[dict[str, Any] | None] = [None] * cap  # host view of each slot
     waiting = list(reversed(encoded))  # pop() takes the next in order
 
     def admit(free: list[int]) -> None:
@@ -138,7 +139,7 @@ def run(eng: Any, encoded: list[tuple[list[int], GenerationRequest]], params: Ge
         if waiting and free_slots and (len(free_slots) >= min(refill_at, len(waiting)) or not running):
             admit(sorted(free_slots))
             free_slots = [s for s in free_slots if rows[s] is None]
-        n_used = max((i + 1 for i in range(slots) if rows[i] is not None), default=0)
+        n_used = max((i + 1 for i in range(cap) if rows[i] is not None), default=0)
 
 
 def _count(eng: Any, n: int, kv_len: int) -> None:
