@@ -159,7 +159,14 @@ def test_both_engines_stop_at_the_window_and_refuse_or_truncate_longer_prompts(c
 def test_gqa_model_with_prompts_of_2_to_2000_tokens_in_one_batch():
     """8 query heads over 2 K/V heads; prompts of very different lengths share the batch (batched prefill,
     several chunks for the longest); greedy text == model.generate of each prompt alone."""
-    model = _model("llama", seed=6, num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=4096)
+    import transformers
+    from test_engine import _tokenizer
+
+    cfg = transformers.LlamaConfig(vocab_size=_tokenizer()[1], bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                                   hidden_size=64, intermediate_size=64, num_hidden_layers=2, num_attention_heads=8,
+                                   num_key_value_heads=2, max_position_embeddings=4096)
+    torch.manual_seed(6)
+    model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
     eager = _backend(model, 1, engine="eager")
     body = "".join(PROMPTS) * 40
     long_text = eager.tok.decode(eager.encode(body)[1:2000])
