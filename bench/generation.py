@@ -2,6 +2,7 @@
 
     python bench/generation.py --from-config .gpu/codellama-7b --tokenizer .gpu/codellama-7b --device cuda --dtype bf16
     python bench/generation.py --smoke                    # a tiny Llama with the 32k Code Llama vocabulary, on CPU
+    python bench/generation.py --proxies --tokenizer ../shared/tokenizers/codellama-7b   # CPU proxies (issue 22)
 
 Workload (the GPU engine issue's): the first --prompts HumanEval prompts through the Code Llama tokenizer,
 --samples each, sampled (T=0.8, top-p 0.95), every sequence stopping at its own length drawn from
@@ -127,7 +128,12 @@ def main() -> int:
     ap.add_argument("--methods", default="fast,padded,static,eager,bigcode,fast_x4")
     ap.add_argument("--budget", type=float, default=float(os.environ.get("BUDGET_S", "300")))
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--proxies", action="store_true",
+                    help="CPU proxies of the fast engine's GPU cost (evalkit/backends/engine_proxies.py), then exit")
+    ap.add_argument("--proxy-slots", type=int, default=128, help="slots a GPU would give (default 128)")
     args = ap.parse_args()
+    if args.proxies:
+        return proxies(args)
     if args.smoke:
         args.prompts, args.samples, args.min_new, args.max_new = min(args.prompts, 3), min(args.samples, 3), 4, 12
     args.dtype = args.dtype or ("bf16" if args.device.startswith("cuda") else "fp32")
@@ -219,6 +225,62 @@ def main() -> int:
     if fast:
         bench.log(ratios={f"fast_vs_{k}": round(fast / v, 2) for k, v in rates.items() if v and k != "fast"})
     bench.log(total_s=round(time.time() - bench.t0, 1))
+    return 0
+
+
+def proxies(args: argparse.Namespace) -> int:
+    """The proxies on CPU with a tiny Llama (32k vocabulary), the engine planned with --proxy-slots slots:
+    the realistic schedule (8 prompts x 16 samples, stops at 40-256 tokens; decoded greedily here: the figures
+    depend on the lengths, not on the draws, and top-p over 32k tokens is slow on a CPU) and a greedy
+    HumanEval-like one (164 distinct prompts, stops at 40-256 tokens), then the realistic one as 1 and 3 tasks."""
+    from evalkit.backends import engine_proxies as px
+
+    args.smoke, args.device, args.dtype = True, "cpu", "fp32"
+    model = build_model(args)
+    tok_dir = args.tokenizer or args.from_config
+
+    def make() -> HFBackend:
+        b = HFBackend(tok_dir, device="cpu", load_weights=False, engine="fast")
+        b.attach(model)
+        b.eos_ids = set()  # random weights: stop at the drawn length (or a stop string)
+        return b
+
+    problems = get_task("humaneval").problems()
+    g = torch.Generator().manual_seed(1)
+    real_prompts = [p.prompt for p in problems[:8]]
+    real_len = torch.randint(40, 257, (8 * 16,), generator=g).tolist()
+    greedy_prompts = [p.prompt for p in problems[:164]]
+    greedy_len = torch.randint(40, 257, (len(greedy_prompts),), generator=g).tolist()
+    sampled = GenerationParams(max_new_tokens=256)  # the schedule of the realistic workload, greedy (see above)
+    out: dict = {"model": "tiny Llama (2 layers, hidden 64, 32k vocabulary), CPU", "slots": args.proxy_slots}
+    t0 = time.time()
+    s = px.run_workload(make, [px.requests(real_prompts, 16, real_len)], sampled, args.proxy_slots)
+    out["realistic"] = px.figures(s, "flex")
+    s = px.run_workload(make, [px.requests(greedy_prompts, 1, greedy_len)], GenerationParams(max_new_tokens=256),
+                        args.proxy_slots)
+    out["greedy_humaneval"] = px.figures(s, "flex")
+    print(f"proxies: two workloads in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    tasks = [px.requests(real_prompts[:2], 16, real_len[:32], copy=c) for c in range(3)]
+    s1 = px.run_workload(make, tasks[:1], sampled, args.proxy_slots)
+    s3 = px.run_workload(make, tasks, sampled, args.proxy_slots)
+    out["graph captures per run, 1 task"] = s1["graph_captures"]
+    out["graph captures per run, 3 tasks"] = s3["graph_captures"]
+    out["seconds"] = round(time.time() - t0, 1)
+    r, gh = out["realistic"], out["greedy_humaneval"]
+    for line in (
+        f"attention columns read per real column: {r['attention columns read per real column']} "
+        f"(FlexAttention, {16}-column blocks; SDPA fallback: "
+        f"{r['attention columns read per real column (SDPA fallback)']})",
+        f"host synchronisations per 100 decode steps: {r['host synchronisations per 100 decode steps']}",
+        f"prefill forward calls per request: {gh['prefill forward calls per request']} (greedy HumanEval-like); "
+        f"{r['prefill forward calls per request']} (realistic)",
+        f"graph captures per run: {s1['graph_captures']} for 1 task, {s3['graph_captures']} for 3 tasks",
+        f"slots allocated per request: {r['slots allocated per request']} (realistic); "
+        f"{gh['slots allocated per request']} (greedy HumanEval-like)",
+    ):
+        print(line, flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
     return 0
 
 

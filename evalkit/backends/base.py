@@ -46,6 +46,7 @@ class GenerationRequest:
     single_line: bool = False  # infilling single-line: stop at the first newline too
     reference: str | None = None  # the canonical completion (used by the oracle backend only)
     max_new_tokens: int | None = None  # this request's cap (the task's); None: params.max_new_tokens
+    truncate: str = "refuse"  # a prompt longer than the model's window: "refuse" (error) or "left" (keep its end)
 
 
 @dataclass

@@ -1,148 +1,64 @@
 """The fast decode engine: a preallocated KV cache of fixed slots, a static-shape decode step, on-device sampling.
 
 How it works (``FastEngine.generate``):
-  * the KV cache is one preallocated tensor per layer, ``slots x max_len`` (``--batch-size auto`` sizes the slots
-    from free device memory and says what it picked). Each slot holds one sequence at its own position; a sequence
-    that finishes frees its slot at once and a waiting request is prefilled into it: nothing else is copied.
-  * a distinct prompt is prefilled once (batch 1, the model's own cache) and its keys/values copied into the slots
-    of all its samples;
-  * the decode step has static shapes: it writes each row's new key/value at that row's position (``SlotCache``, a
-    ``transformers`` Cache whose layers scatter per row) and attends through a 4D mask built from the positions.
-    On CUDA each (batch bucket, length bucket) step is captured once as a CUDA graph; the capture cost is reported;
-  * sampling (temperature, top-p: the same algorithm as the eager path's ``_pick``) runs on the device with a
-    counter-based random stream per sample: a hash of the sample's seed (from seed, task, task_id, sample_idx) and
-    the step, computed with integer tensor ops, so a sample's draws do not depend on its batch;
-  * EOS / end tokens and the per-request token limit are detected on the device; the host looks every ``check_every``
-    steps: it reads the new tokens once, checks stop strings only in the new text, and cuts a finished row at the
-    exact token where eager generation would have stopped.
+  * the KV cache is one preallocated tensor per layer, ``slots x max_len`` (evalkit/backends/slots.py), kept for
+    the whole run: the next task reuses it (and the captured decode graphs) when it fits. Slots are sized from free
+    device memory for the longest sequence (fewer slots for long prompts) and never exceed the number of requests;
+  * prefill is batched: the distinct prompts of an admission go through the model together (left-padded, in chunks
+    of at most ``chunk`` columns: attention is chunk x length, logits only at the last position) and write their
+    keys/values straight into their slots (one write per layer); the samples of one prompt get one copy per layer;
+  * decode attention reads each row's real length: FlexAttention with a per-row length block mask on CUDA (one
+    graph per batch bucket), or SDPA over a length bucket (the fallback, with a notice), GQA without K/V copies;
+  * each decode step is captured once per (run, batch bucket) as a CUDA graph (evalkit/backends/graphs.py: a
+    failed capture falls back to the eager step, with one line);
+  * sampling (temperature, top-p by a threshold search: evalkit/backends/sampling.py) runs on the device with a
+    counter-based random stream per sample, so a sample's draws do not depend on its batch;
+  * EOS / end tokens, the per-request token limit and the model's window (``max_position_embeddings``, as the
+    eager path) are detected on the device; the host looks every ``check_every`` steps, checks stop strings in the
+    new text only, and cuts a finished row at the token where eager generation would have stopped; freed slots are
+    refilled in groups (an eighth of the slots, or all that wait), so prefill calls stay few;
+  * out of memory during prefill, capture or decode: the unfinished requests start again with half the slots.
 
 Models whose cache layout does not fit (sliding-window or hybrid/recurrent layers, remote code, multi-device
-``--device-map``, flash attention, encoder-decoder) use the eager path; ``supported`` says why.
+``--device-map``, flash attention, encoder-decoder, RoPE recomputed from the length inside the step) use the eager
+path; ``supported`` says why.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from evalkit.backends import slots as sl
 from evalkit.backends.base import GenerationParams, GenerationRequest, OnResult
+from evalkit.backends.graphs import capture
+from evalkit.backends.sampling import _M32, _mix32, _mul32, pick, sampling_probs, uniform  # noqa: F401
 from evalkit.task import FimPrompt
 
-_M32 = 0xFFFFFFFF
 _STOP_WINDOW = 24  # the eager path's stop rule: a stop sequence in the text of the last 24 new tokens
+_SLOT_CAP = 256
 
 
-# ------------------------------------------------------------------------------------------------
-# counter-based random numbers (integer tensor ops only: the same values on any device and batch)
-# ------------------------------------------------------------------------------------------------
-def _mul32(x: Any, c: int) -> Any:
-    """(x * c) mod 2**32 for x in [0, 2**32) held in int64, without any int64 overflow."""
-    return (x * (c & 0xFFFF) + (((x * (c >> 16)) & 0xFFFF) << 16)) & _M32
+def window_of(model: Any) -> int:
+    """The model's context window in positions (``max_position_embeddings``; GPT-2: ``n_positions``)."""
+    cfg = model.config
+    return int(getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 1 << 30)
 
 
-def _mix32(x: Any) -> Any:
-    """A 32-bit integer hash (lowbias32, C. Wellons)."""
-    x = x ^ (x >> 16)
-    x = _mul32(x, 0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = _mul32(x, 0x846CA68B)
-    return x ^ (x >> 16)
+def rope_kind(cfg: Any) -> str | None:
+    """The RoPE scaling type the checkpoint's config declares (None: plain RoPE or none)."""
+    for name in ("rope_parameters", "rope_scaling"):
+        rp = getattr(cfg, name, None)
+        if isinstance(rp, dict):
+            kind = rp.get("rope_type") or rp.get("type")
+            if kind and kind != "default":
+                return str(kind)
+    return None
 
 
-def uniform(key_lo: Any, key_hi: Any, step: Any) -> Any:
-    """One float32 in [0, 1) per row from (the row's 64-bit key, the step): 24 random bits."""
-    h = _mix32(key_lo ^ _mix32((key_hi ^ _mix32((step & _M32) ^ 0x9E3779B9)) & _M32))
-    return (h >> 8).float() / float(1 << 24)
-
-
-def sampling_probs(logits: Any, params: GenerationParams) -> Any:
-    """Probabilities after temperature and top-p (Meta's rule: keep the smallest prefix of the sorted tokens whose
-    mass before each token is at most top_p), in vocabulary order; shared by both engines."""
-    import torch
-
-    probs = torch.softmax(logits.float() / params.temperature, dim=-1)
-    if params.top_p < 1.0:
-        sp, si = probs.sort(dim=-1, descending=True)
-        drop_sorted = (sp.cumsum(dim=-1) - sp) > params.top_p
-        drop = torch.zeros_like(drop_sorted).scatter(-1, si, drop_sorted)
-        probs = probs.masked_fill(drop, 0.0)
-    return probs
-
-
-def pick(logits: Any, params: GenerationParams, u: Any) -> Any:
-    """Next tokens: argmax when greedy, else inverse-CDF sampling in vocabulary order after temperature and
-    top-p, exactly the eager path's ``_pick`` with the uniform draws ``u`` given."""
-    import torch
-
-    if params.greedy:
-        return logits.argmax(dim=-1)
-    probs = sampling_probs(logits, params)
-    cdf = probs.cumsum(dim=-1)
-    total = cdf[:, -1]
-    # kept below the total mass: a product that rounds up to it would land past the last token of positive mass
-    target = torch.minimum(u.to(cdf.dtype) * total, torch.nextafter(total, torch.zeros_like(total)))
-    idx = torch.searchsorted(cdf, target.unsqueeze(-1), right=True).squeeze(-1)
-    return idx.clamp_(max=probs.shape[-1] - 1)
-
-
-# ------------------------------------------------------------------------------------------------
-# the slot cache: a transformers Cache over preallocated per-layer tensors, written at per-row positions
-# ------------------------------------------------------------------------------------------------
-def _cache_classes() -> tuple[type, type]:
-    from transformers.cache_utils import Cache, CacheLayerMixin
-
-    class SlotLayer(CacheLayerMixin):
-        is_sliding = False
-        is_compileable = True
-
-        def __init__(self, keys: Any, values: Any, pos: Any) -> None:
-            super().__init__()
-            self.keys, self.values, self.pos = keys, values, pos  # views [b, heads, kv_len, head_dim]; pos [b]
-            self.is_initialized = True
-            self.device, self.dtype = keys.device, keys.dtype
-
-        def lazy_initialization(self, key_states: Any, value_states: Any) -> None:  # preallocated
-            pass
-
-        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-            if key_states.shape[-2] != 1:
-                raise RuntimeError("the slot cache takes one new token per row")
-            b, h, _, d = key_states.shape
-            index = self.pos.view(b, 1, 1, 1).expand(b, h, 1, d)
-            self.keys.scatter_(2, index, key_states.to(self.keys.dtype))
-            self.values.scatter_(2, index, value_states.to(self.values.dtype))
-            return self.keys, self.values
-
-        def get_mask_sizes(self, query_length: int, *args: Any) -> tuple[int, int]:
-            return self.keys.shape[-2], 0
-
-        def get_seq_length(self, *args: Any) -> int:
-            return 0  # positions are per row (position_ids); nothing may derive them from the cache
-
-        def get_max_length(self) -> int:
-            return self.keys.shape[-2]
-
-    class SlotCache(Cache):
-        def __init__(self, layers: list) -> None:
-            try:
-                super().__init__(layers=layers)
-            except TypeError:  # other Cache signatures: the attributes the models read
-                self.layers, self.layer_class_to_replicate, self.offloading = layers, None, False
-
-        def get_seq_length(self, layer_idx: int = 0) -> int:
-            return 0
-
-        def get_mask_sizes(self, query_length: int, layer_idx: int = 0, *args: Any) -> tuple[int, int]:
-            return self.layers[0].keys.shape[-2], 0
-
-    return SlotLayer, SlotCache
-
-
-# ------------------------------------------------------------------------------------------------
-# which models the engine takes
-# ------------------------------------------------------------------------------------------------
 def supported(model: Any, device_map: Any) -> str | None:
     """None when the fast engine fits the model; else the reason it does not (one phrase)."""
     cfg = getattr(model, "config", None)
@@ -155,13 +71,16 @@ def supported(model: Any, device_map: Any) -> str | None:
     if getattr(cfg, "is_encoder_decoder", False):
         return "encoder-decoder models are not supported"
     attn = getattr(cfg, "_attn_implementation", None) or "eager"
-    if attn not in ("sdpa", "eager"):
-        return f"attention implementation {attn!r} takes no 4D mask"
+    if attn not in ("sdpa", "eager", sl.NAME):
+        return f"attention implementation {attn!r} is not plain attention"
     types = set(getattr(cfg, "layer_types", None) or [])
     if types - {"full_attention"}:
         return f"layer types {sorted(types - {'full_attention'})} are not plain full attention"
     if getattr(cfg, "sliding_window", None) and getattr(cfg, "use_sliding_window", True):
         return "sliding-window attention"
+    kind = rope_kind(cfg)
+    if kind in ("dynamic", "longrope"):
+        return f"its RoPE ({kind}) is recomputed from the sequence length inside the step"
     try:
         from transformers import DynamicCache
         from transformers.cache_utils import DynamicLayer
@@ -174,9 +93,6 @@ def supported(model: Any, device_map: Any) -> str | None:
     return None
 
 
-# ------------------------------------------------------------------------------------------------
-# the engine
-# ------------------------------------------------------------------------------------------------
 class FastEngine:
     def __init__(self, backend: Any, check_every: int | None = None) -> None:
         import torch
@@ -187,50 +103,61 @@ class FastEngine:
         self.dev = torch.device(backend.model.device if backend.device_map else backend.device)
         self.cuda = self.dev.type == "cuda"
         self.check_every = check_every or (8 if self.cuda else 2)
+        self.gpu: Any = torch.cuda if self.cuda else None  # the capture API (tests force failures through it)
         self.use_graphs = self.cuda
-        self.stats: dict[str, Any] = {"graph_captures": 0, "graph_capture_s": 0.0, "prefills": 0}
-        self._layer_cls, self._cache_cls = _cache_classes()
-        self._graphs: dict[tuple[int, int], Any] = {}
+        self.count_columns = False  # bench/tests: replay the attention reads of every step (host syncs)
+        self.stats: dict[str, Any] = {"graph_captures": 0, "graph_capture_s": 0.0, "prefill_calls": 0,
+                                      "requests": 0, "decode_steps": 0, "host_syncs": 0, "allocations": 0,
+                                      "slots_allocated": 0, "cols_real": 0, "cols_flex": 0, "cols_sdpa": 0}
+        self._layer_cls, self._cache_cls = sl.cache_classes()
+        sl.register()
+        self.K: list[Any] | None = None
+        self._runners: dict[tuple[int, int], Any] = {}
+        self._caches: dict[int, Any] = {}
         self._pool: Any = None
+        self.slot_cap = _SLOT_CAP
+        self.kind = os.environ.get("EVALKIT_DECODE_ATTENTION") or ("flex" if self.cuda and _flex_ok() else "sdpa")
+        self.chunk = int(os.environ.get("EVALKIT_PREFILL_CHUNK", "0")) or None  # None: from memory (_chunk)
+        self.flex_fn: Any = None
+        self.prefill_tokens = 16384 if self.cuda else 4096  # padded prompt tokens per prefill call
 
-    # -------------------------------------------------------------------------------------------
-    def _forward_prefill(self, ids: list[int]) -> tuple[list[tuple[Any, Any]], Any]:
-        """One prompt through the model with its own cache: per-layer (keys, values) [heads, P, dim], last logits."""
-        torch, b = self.torch, self.b
-        out = self.model(input_ids=torch.tensor([ids], device=self.dev), use_cache=True, **b._last_logits_only)
-        cache = b._cache_of(out)
-        layers = getattr(cache, "layers", None)
-        if not layers or getattr(layers[0], "keys", None) is None or layers[0].keys.dim() != 4:
-            raise RuntimeError(f"unexpected cache layout {type(cache).__name__}")
-        self.stats["prefills"] += 1
-        return [(layer.keys[0], layer.values[0]) for layer in layers], out.logits[0, -1, :]
+    # ------------------------------------------------------------------------------------------------
+    def _kv_shapes(self) -> list[tuple[int, int, Any]]:
+        """(kv heads, head dim, dtype) per layer, from a one-token forward with the model's own cache."""
+        if not hasattr(self, "_shapes"):
+            out = self.model(input_ids=self.torch.tensor([[1]], device=self.dev), use_cache=True)
+            layers = getattr(self.b._cache_of(out), "layers", None)
+            if not layers or getattr(layers[0], "keys", None) is None or layers[0].keys.dim() != 4:
+                raise RuntimeError("unexpected cache layout")
+            self._shapes = [(la.keys.shape[1], la.keys.shape[3], la.keys.dtype) for la in layers]
+        return self._shapes
 
     def probe(self, ids: list[int]) -> str | None:
-        """Check on the real model that a decode step through the slot cache gives the logits of the model's own
-        incremental decoding (its own cache) for the same prompt and token."""
+        """Check on the real model that a prefill into the slots and a decode step through them give the logits of
+        the model's own incremental decoding for the same prompt and token."""
         torch, b = self.torch, self.b
+        before = dict(self.stats)
         try:
             with torch.inference_mode():
-                ids = ids[:32] if len(ids) >= 2 else [ids[0] if ids else 0, 1]
+                ids = ids[:32] if len(ids) >= 3 else [1, 2, 3]
                 n = len(ids) - 1
                 out = self.model(input_ids=torch.tensor([ids[:-1]], device=self.dev), use_cache=True)
                 own = b._cache_of(out)
-                layers = []
-                pos = torch.tensor([n], device=self.dev)
-                for layer in own.layers:
-                    k, v = layer.keys[0], layer.values[0]
-                    kb = k.new_zeros((1, k.shape[0], n + 3, k.shape[2]))
-                    vb = v.new_zeros((1, v.shape[0], n + 3, v.shape[2]))
-                    kb[0, :, :n], vb[0, :, :n] = k, v
-                    layers.append(self._layer_cls(kb, vb, pos))
                 last = torch.tensor([ids[-1]], device=self.dev)
-                got = self._decode(last, pos, self._cache_cls(layers), n + 3)[0].float()
-                ref = self.model(input_ids=last[None], position_ids=pos[None], use_cache=True,
-                                 **{b._cache_arg: own}).logits[0, -1].float()
+                ref = self.model(input_ids=last[None], position_ids=torch.tensor([[n]], device=self.dev),
+                                 use_cache=True, **{b._cache_arg: own}).logits[0, -1].float()
+                self._alloc(2, -(-(n + 8) // 64) * 64, end_ids=set(), vocab=ref.shape[-1])
+                self._prefill([(ids[:-1], [1])])  # slot 1: the write positions are really per slot
+                self.tok[1], self.pos[1], self.done[1] = ids[-1], n, False
+                self.lens[:2] = self.pos[:2] + 1
+                got = self._decode(2, self.max_len)[1].float()
                 err = float((got - ref).abs().max() / ref.abs().max().clamp(min=1e-6))
-                written = all(bool(layer.keys[0, :, n].abs().sum() > 0) for layer in layers)
+                written = all(bool(k[1, :, n].abs().sum() > 0) for k in self.K)
         except Exception as e:  # any error: the model does not take the slot cache
             return f"its forward does not take a slot cache ({type(e).__name__}: {str(e)[:120]})"
+        finally:
+            self._free()
+            self.stats = before
         self.stats["probe_relative_error"] = err
         if not written:
             return "its layers do not write their keys and values through the cache they are given"
@@ -239,284 +166,219 @@ class FastEngine:
             return f"a decode step through the slot cache differs from the model's own (relative error {err:.3g})"
         return None
 
-    def _decode(self, tok: Any, pos: Any, cache: Any, kv_len: int) -> Any:
+    # ------------------------------------------------------------------------------------------------
+    def _plan(self, encoded: list[tuple[list[int], GenerationRequest]], params: GenerationParams) -> tuple[int, int, str]:
+        """(slots, max_len, how the slot count was chosen): max_len fits the longest prompt + its tokens (within
+        the window); slots from free memory for that length, capped at the number of requests."""
         torch = self.torch
-        dtype = self.model.dtype if self.model.dtype.is_floating_point else torch.float32
-        cols = torch.arange(kv_len, device=self.dev)
-        mask = torch.where(cols[None, :] <= pos[:, None], 0.0, torch.finfo(dtype).min).to(dtype)[:, None, None, :]
-        out = self.model(input_ids=tok[:, None], attention_mask=mask, position_ids=pos[:, None], use_cache=True,
-                         **{self.b._cache_arg: cache})
-        return out.logits[:, -1, :]
-
-    # -------------------------------------------------------------------------------------------
-    def _plan(self, encoded: list[tuple[list[int], GenerationRequest]], params: GenerationParams,
-              kv: list[tuple[Any, Any]]) -> tuple[int, int, str]:
-        """(slots, max_len, how the slot count was chosen)."""
-        torch = self.torch
-        cfg = self.model.config
-        max_pos = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 1 << 30
         need = max(len(ids) + (r.max_new_tokens or params.max_new_tokens) for ids, r in encoded)
-        max_len = min(-(-need // 64) * 64, int(max_pos))
+        max_len = min(-(-need // 64) * 64, window_of(self.model))
+        per_slot = sum(2 * h * d * torch.empty((), dtype=dt).element_size() for h, d, dt in self._kv_shapes()) * max_len
+        want = min(len(encoded), self.slot_cap)
+        want = want if want < 8 else -(-want // 8) * 8
         size = self.b.batch_size
         if size != "auto":
-            return int(size), max_len, f"--batch-size {size}"
-        per_slot = sum(k.shape[0] * k.shape[2] * k.element_size() * 2 for k, _ in kv) * max_len
-        if not self.cuda:
-            return 16, max_len, "auto (16 on CPU)"
-        free, _ = torch.cuda.mem_get_info(self.dev)
-        vocab = int(getattr(cfg, "vocab_size", 32000))
-        # leave room for the step's activations (logits, sort for top-p) and the prefill of a long prompt
-        budget = int(free * 0.9) - (2 << 30)
-        slots = max(1, min(256, budget // (per_slot + vocab * 24)))
-        slots = slots if slots < 8 else slots // 8 * 8
-        return slots, max_len, (f"auto: {slots} slots x {max_len} tokens = {slots * per_slot / 2**30:.1f} GiB of KV "
-                                f"cache, from {free / 2**30:.1f} GiB free")
-
-    def _alloc(self, slots: int, max_len: int, kv: list[tuple[Any, Any]], vocab: int, cap: int,
-               end_ids: set[int]) -> None:
-        torch, dev = self.torch, self.dev
-        self.K = self.V = None  # the previous call's cache and graphs go first
-        self._graphs, self._caches, self._pool = {}, {}, None
+            return min(int(size), want), max_len, f"--batch-size {size}"
         if self.cuda:
-            torch.cuda.empty_cache()
-        self.slots, self.max_len, self.cap = slots, max_len, cap
-        self.K = [k.new_zeros((slots, k.shape[0], max_len, k.shape[2])) for k, _ in kv]
-        self.V = [v.new_zeros((slots, v.shape[0], max_len, v.shape[2])) for _, v in kv]
-        z = dict(device=dev, dtype=torch.long)
-        self.tok, self.pos, self.count = torch.zeros(slots, **z), torch.zeros(slots, **z), torch.zeros(slots, **z)
-        self.limit, self.klo, self.khi = torch.ones(slots, **z), torch.zeros(slots, **z), torch.zeros(slots, **z)
-        self.done = torch.ones(slots, device=dev, dtype=torch.bool)
-        self.out = torch.zeros((slots, cap), **z)
-        self.end_table = torch.zeros(vocab, device=dev, dtype=torch.bool)
+            free, _ = torch.cuda.mem_get_info(self.dev)
+            free += sum(t.numel() * t.element_size() for t in (self.K or []) + (self.V or []))
+            where = f"{free / 2**30:.1f} GiB free"
+        else:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+            where = f"{free / 2**30:.1f} GiB free RAM"
+            want = min(want, 16)
+        vocab = int(getattr(self.model.config, "vocab_size", 32000))
+        # room for the step's activations (logits, top-p) and a prefill chunk
+        budget = int(free * 0.85) - (2 << 30 if self.cuda else 1 << 30)
+        slots = max(1, min(want, budget // (per_slot + vocab * 24)))
+        slots = slots if slots < 8 else slots // 8 * 8
+        return slots, max_len, (f"auto: {slots} slots x {max_len} tokens = {slots * per_slot / 2**30:.2f} GiB of KV "
+                                f"cache, from {where}")
+
+    def _free(self) -> None:
+        self.K = self.V = None
+        self._runners, self._caches, self._pool = {}, {}, None
+        if self.cuda:
+            self.torch.cuda.empty_cache()
+
+    def _alloc(self, slots: int, max_len: int, end_ids: set[int], vocab: int) -> None:
+        """The slots (kept for the run: reused while they fit, with their graphs), the step's state tensors."""
+        torch, dev = self.torch, self.dev
+        if self.K is None or slots > self.slots or max_len > self.max_len:
+            self._free()
+            shapes = self._kv_shapes()
+            self.K = [torch.zeros((slots, h, max_len, d), dtype=dt, device=dev) for h, d, dt in shapes]
+            self.V = [torch.zeros((slots, h, max_len, d), dtype=dt, device=dev) for h, d, dt in shapes]
+            self.slots, self.max_len = slots, max_len
+            z = dict(device=dev, dtype=torch.long)
+            self.tok, self.pos, self.count = torch.zeros(slots, **z), torch.zeros(slots, **z), torch.zeros(slots, **z)
+            self.limit, self.klo, self.khi = torch.ones(slots, **z), torch.zeros(slots, **z), torch.zeros(slots, **z)
+            self.lens = torch.ones(slots, **z)
+            self.done = torch.ones(slots, device=dev, dtype=torch.bool)
+            self.out = torch.zeros((slots, max_len), **z)
+            self.end_table = torch.zeros(vocab, device=dev, dtype=torch.bool)
+            self.stats["allocations"] += 1
+            self.stats["slots_allocated"] += slots
+        self.done.fill_(True)
+        self.pos.zero_()
+        self.end_table.zero_()
         ends = [i for i in end_ids if 0 <= i < vocab]
         if ends:
             self.end_table[torch.tensor(ends, device=dev)] = True
 
     def _state(self) -> list[Any]:
-        return [self.tok, self.pos, self.count, self.done, self.out]
+        return [self.tok, self.pos, self.count, self.done, self.out, self.lens]
+
+    # ------------------------------------------------------------------------------------------------
+    def _chunk(self, rows: int, length: int) -> int:
+        """Prefill chunk: the attention scores of a chunk (rows x heads x chunk x length, float32 at worst) within
+        an eighth of the KV cache's size, 64 to 2048 columns."""
+        if self.chunk:
+            return self.chunk
+        heads = int(getattr(self.model.config, "num_attention_heads", None) or self.model.config.n_head)
+        kv = sum(t.numel() * t.element_size() for t in self.K + self.V)
+        c = max(64, min(2048, kv // 8 // max(1, rows * heads * length * 4)))
+        return 1 << (c.bit_length() - 1)
+
+    def _prefill(self, group: list[tuple[list[int], list[int]]]) -> Any:
+        """Prompts (with the slots each fills) through the model together, left-padded, in chunks, writing their
+        keys/values into the first slot of each; then one copy per layer into the other slots. Last logits [b, V]."""
+        torch, dev = self.torch, self.dev
+        first = torch.tensor([s[0] for _, s in group], device=dev)
+        lens = [len(ids) for ids, _ in group]
+        width = max(lens)
+        pad = self.b.tok.pad_token_id or 0
+        ids = torch.tensor([[pad] * (width - len(x)) + x for x, _ in group], device=dev)
+        off = torch.tensor([width - n for n in lens], device=dev)
+        col = torch.arange(width, device=dev)
+        real = col[None, :] - off[:, None]  # each column's real position (negative: pad)
+        wpos = torch.where(real >= 0, real, self.max_len - 1)  # pads: a scratch position, written before it is read
+        qpos = real.clamp(min=0)
+        slots_first = [s[0] for _, s in group]
+        contiguous = slots_first == list(range(slots_first[0], slots_first[0] + len(group)))
+        chunk = self._chunk(len(group), width)
+        logits = None
+        for s in range(0, width, chunk):
+            e = min(width, s + chunk)
+            # the keys of row r up to its real position of column e-1 (the longest row: e)
+            layers = [self._layer_cls(k, v, slots=first, wpos=wpos[:, s:e], end=e,
+                                      first=slots_first[0] if contiguous else None) for k, v in zip(self.K, self.V)]
+            with sl.engaged(self.model, "prefill", qpos=qpos[:, s:e]):
+                out = self.model(input_ids=ids[:, s:e], position_ids=qpos[:, s:e], use_cache=True,
+                                 **{self.b._cache_arg: self._cache_cls(layers)}, **self.b._last_logits_only)
+            self.stats["prefill_calls"] += 1
+            logits = out.logits[:, -1, :]
+        src = [s[0] for _, s in group for _ in s[1:]]
+        dst = [d for _, s in group for d in s[1:]]
+        if dst:  # the other samples of each prompt: one copy per layer
+            si, di = torch.tensor(src, device=dev), torch.tensor(dst, device=dev)
+            for t in (*self.K, *self.V):
+                t[di, :, :width] = t[si, :, :width]
+        return logits
+
+    def _decode(self, n: int, kv_len: int) -> Any:
+        """Logits of one decode step of the first n slots (tok at pos), through the engine's attention."""
+        cache = self._caches.get(n)
+        if cache is None:
+            cache = self._cache_cls([self._layer_cls(k[:n], v[:n], pos=self.pos[:n]) for k, v in zip(self.K, self.V)])
+            self._caches[n] = cache
+        ctx: dict[str, Any] = {"kind": self.kind, "lens": self.lens[:n], "kv_len": kv_len}
+        if self.kind == "flex":
+            ctx["flex"] = sl.flex_block_mask(self.lens[:n], self.max_len)
+            sl.CTX.extra["flex_fn"] = self._flex()
+        with sl.engaged(self.model, "decode", **ctx):
+            out = self.model(input_ids=self.tok[:n, None], position_ids=self.pos[:n, None], use_cache=True,
+                             **{self.b._cache_arg: cache})
+        return out.logits[:, -1, :]
+
+    def _flex(self) -> Any:
+        if self.flex_fn is None:
+            from torch.nn.attention.flex_attention import flex_attention
+
+            self.flex_fn = self.torch.compile(flex_attention, dynamic=False) if self.cuda else flex_attention
+        return self.flex_fn
 
     def _step(self, n: int, kv_len: int) -> None:
-        """One decode step of the first n slots attending kv_len columns (static shapes: graph-capturable)."""
+        """One decode step of the first n slots (static shapes: graph-capturable)."""
         torch = self.torch
-        cache = self._caches.get((n, kv_len))
-        if cache is None:
-            pos = self.pos[:n]
-            cache = self._cache_cls([self._layer_cls(k[:n, :, :kv_len], v[:n, :, :kv_len], pos)
-                                     for k, v in zip(self.K, self.V)])
-            self._caches[(n, kv_len)] = cache
         tok, pos, count, done = self.tok[:n], self.pos[:n], self.count[:n], self.done[:n]
-        logits = self._decode(tok, pos, cache, kv_len)
+        self.lens[:n].copy_(torch.where(done, 1, pos + 1))
+        logits = self._decode(n, kv_len)
         nxt = pick(logits, self.params, uniform(self.klo[:n], self.khi[:n], count))
         live = ~done
         nxt = torch.where(live, nxt, tok)
-        self.out[:n].scatter_(1, count.clamp(max=self.cap - 1)[:, None], nxt[:, None])
+        self.out[:n].scatter_(1, count.clamp(max=self.max_len - 1)[:, None], nxt[:, None])
         new_count = count + live.long()
-        fin = self.end_table[nxt] | (new_count >= self.limit[:n]) | (pos + 1 >= self.max_len)
+        fin = self.end_table[nxt] | (new_count >= self.limit[:n]) | (pos + 2 >= self.max_len)
         done.copy_(done | (live & fin))
         pos.copy_(pos + live.long())
         count.copy_(new_count)
         tok.copy_(nxt)
 
     def _runner(self, n: int, kv_len: int) -> Any:
-        key = (n, kv_len)
-        if key in self._graphs:
-            return self._graphs[key]
-        fn = lambda: self._step(n, kv_len)  # noqa: E731
-        if not self.use_graphs:
-            return fn
-        torch = self.torch
-        t0 = time.perf_counter()
-        saved = [t.clone() for t in self._state()]
-        try:
-            side = torch.cuda.Stream(self.dev)
-            side.wait_stream(torch.cuda.current_stream(self.dev))
-            with torch.cuda.stream(side):
-                fn()  # warm-up outside the capture (it writes the same key/values the real step will write)
-            torch.cuda.current_stream(self.dev).wait_stream(side)
-            for t, s in zip(self._state(), saved):
-                t.copy_(s)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
-                fn()
-            self._pool = graph.pool()
-        except Exception as e:
-            torch.cuda.synchronize(self.dev)
-            for t, s in zip(self._state(), saved):
-                t.copy_(s)
-            self.use_graphs = False
-            self.stats["graph_error"] = f"{type(e).__name__}: {str(e)[:200]}"
-            print(f"evalkit: notice: CUDA graph capture failed ({type(e).__name__}); decoding without graphs",
-                  file=sys.stderr)
-            return fn
-        self._graphs[key] = graph.replay
-        self.stats["graph_captures"] += 1
-        self.stats["graph_capture_s"] += time.perf_counter() - t0
-        return graph.replay
+        key = (n, 0 if self.kind == "flex" else kv_len)
+        if key not in self._runners:
+            fn = lambda: self._step(n, kv_len)  # noqa: E731
+            replay = None
+            if self.use_graphs:
+                replay, self._pool = capture(self.gpu, self.dev, fn, self._state(), self._pool, self.stats)
+                if replay is None:
+                    self.use_graphs = False
+            self._runners[key] = replay or fn
+        return self._runners[key]
 
-    # -------------------------------------------------------------------------------------------
+    # ------------------------------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerationRequest], params: GenerationParams, on_result: OnResult) -> None:
         torch, b = self.torch, self.b
         end_ids = set(b.eos_ids)
         if any(isinstance(r.prompt, FimPrompt) for r in requests):
             end_ids |= set(b.fim_layout().end_ids(b.tok))
-        encoded = [(b.encode(r.prompt), r) for r in requests]
+        encoded = b.fit_window([(b.encode(r.prompt), r) for r in requests], params)
         if not encoded:
             return
         self.params = params
         t_start = time.perf_counter()
-        try:
-            with torch.inference_mode():
-                self._run(encoded, params, end_ids, on_result)
-            if self.cuda:
-                torch.cuda.synchronize(self.dev)
-        finally:  # the slots and graphs go back to the device (the next call sizes its own)
-            self.K = self.V = None
-            self._graphs, self._caches, self._pool = {}, {}, None
-            if self.cuda:
-                torch.cuda.empty_cache()
+        done_keys: set[Any] = set()
+
+        def emit(req: GenerationRequest, gen: Any) -> None:
+            done_keys.add(req.key)
+            on_result(req, gen)
+
+        oom = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+        while True:
+            try:
+                with torch.inference_mode():
+                    self._run([x for x in encoded if x[1].key not in done_keys], params, end_ids, emit)
+                break
+            except oom:
+                self._free()
+                self._runners.clear()
+                if self.slot_cap <= 1:
+                    raise
+                self.slot_cap = max(1, min(self.slot_cap, self.slots if hasattr(self, "slots") else 256) // 2)
+                print(f"evalkit: notice: out of memory in the fast engine; going on with at most {self.slot_cap} "
+                      "slots", file=sys.stderr)
+        if self.cuda:
+            torch.cuda.synchronize(self.dev)
         self.stats["generate_s"] = time.perf_counter() - t_start
-        graphs = (f"; CUDA graphs: {self.stats['graph_captures']} captured in {self.stats['graph_capture_s']:.1f} s"
-                  if self.cuda else "")
+        graphs = (f"; CUDA graphs: {self.stats['graph_captures']} captured in {self.stats['graph_capture_s']:.1f} s "
+                  "(this run)" if self.cuda else "")
         if self.stats.get("graph_error"):
             graphs = f"; no CUDA graphs ({self.stats['graph_error']})"
-        print(f"evalkit: fast engine: {self.stats['plan']}{graphs}", file=sys.stderr)
+        print(f"evalkit: fast engine: {self.stats['plan']}; decode attention {self.kind}{graphs}", file=sys.stderr)
 
     def _run(self, encoded: list[tuple[list[int], GenerationRequest]], params: GenerationParams,
-             end_ids: set[int], on_result: OnResult) -> None:
-        torch, b = self.torch, self.b
-        # samples of one prompt next to each other (one prefill each), in the order given otherwise
-        first: dict[tuple[int, ...], int] = {}
-        for i, (ids, _) in enumerate(encoded):
-            first.setdefault(tuple(ids), i)
-        encoded.sort(key=lambda x: first[tuple(x[0])])
-        left: dict[tuple[int, ...], int] = {}
-        for ids, _ in encoded:
-            left[tuple(ids)] = left.get(tuple(ids), 0) + 1
-        prefilled: dict[tuple[int, ...], tuple[list[tuple[Any, Any]], Any]] = {}
+             end_ids: set[int], emit: OnResult) -> None:
+        from evalkit.backends.engine_loop import run
 
-        def prefill(ids: list[int]) -> tuple[list[tuple[Any, Any]], Any]:
-            key = tuple(ids)
-            if key not in prefilled:
-                prefilled[key] = self._forward_prefill(ids)
-            got = prefilled[key]
-            left[key] -= 1
-            if not left[key]:
-                del prefilled[key]
-            return got
-
-        kv0, logits0 = self._forward_prefill(encoded[0][0])
-        prefilled[tuple(encoded[0][0])] = (kv0, logits0)
-        slots, max_len, how = self._plan(encoded, params, kv0)
-        cap = max(r.max_new_tokens or params.max_new_tokens for _, r in encoded)
-        too_long = [ids for ids, _ in encoded if len(ids) >= max_len]
-        if too_long:
-            from evalkit.errors import UserError
-
-            raise UserError(f"a prompt of {len(too_long[0])} tokens leaves no room in the model's context "
-                            f"({max_len} positions)")
-        self._alloc(slots, max_len, kv0, logits0.shape[-1], cap, end_ids)
+        if not encoded:
+            return
+        slots, max_len, how = self._plan(encoded, params)
+        vocab = int(self.model.get_output_embeddings().weight.shape[0])
+        self._alloc(slots, max_len, end_ids, vocab)
         self.stats["plan"] = how
-        self.stats["slots"], self.stats["max_len"] = slots, max_len
-        buckets = sorted({1 << i for i in range(slots.bit_length()) if 1 << i <= slots} | {slots})
-        len_step = 256 if self.cuda else 64
-
-        rows: list[dict[str, Any] | None] = [None] * slots  # host view of each slot
-        waiting = list(reversed(encoded))  # pop() takes the next in order
-        n_used = 0  # slots [0, n_used) may be occupied
-
-        def emit(row: dict[str, Any], new_ids: list[int]) -> None:
-            on_result(row["req"], b.finished(row["ids"], row["req"], new_ids, end_ids))
-
-        def admit(free: list[int]) -> None:
-            take = []
-            while waiting and len(take) < len(free):
-                take.append(waiting.pop())
-            if not take:
-                return
-            logits, slot_ids, seeds, limits, starts = [], [], [], [], []
-            for slot, (ids, req) in zip(free, take):
-                kv, lg = prefill(ids)
-                p = len(ids)
-                for layer, (k, v) in enumerate(kv):
-                    self.K[layer][slot, :, :p] = k
-                    self.V[layer][slot, :, :p] = v
-                logits.append(lg)
-                slot_ids.append(slot)
-                seeds.append(req.seed & ((1 << 64) - 1))
-                limits.append(req.max_new_tokens or params.max_new_tokens)
-                starts.append(p)
-                rows[slot] = {"ids": ids, "req": req, "checked": 0,
-                              "stops": list(req.stop) + (["\n"] if req.single_line else [])}
-            idx = torch.tensor(slot_ids, device=self.dev)
-            lo = torch.tensor([s & _M32 for s in seeds], device=self.dev)
-            hi = torch.tensor([s >> 32 for s in seeds], device=self.dev)
-            zero = torch.zeros(len(take), dtype=torch.long, device=self.dev)
-            t0 = pick(torch.stack(logits), params, uniform(lo, hi, zero))
-            lim = torch.tensor(limits, device=self.dev)
-            pos = torch.tensor(starts, device=self.dev)
-            self.klo[idx], self.khi[idx], self.limit[idx] = lo, hi, lim
-            self.tok[idx], self.pos[idx] = t0, pos
-            self.count[idx] = 1
-            self.out[idx, 0] = t0
-            self.done[idx] = self.end_table[t0] | (lim <= 1) | (pos + 1 >= max_len)
-
-        def compact() -> int:
-            """Move the occupied slots to the front (once per halving of the bucket); returns how many."""
-            used = [i for i in range(n_used) if rows[i] is not None]
-            moves = [(src, dst) for dst, src in enumerate(used) if src != dst]
-            if moves:
-                src = torch.tensor([s for s, _ in moves], device=self.dev)
-                dst = torch.tensor([d for _, d in moves], device=self.dev)
-                width = int(self.pos[: n_used].max()) + 1
-                for t in (*self.K, *self.V):
-                    t[dst, :, :width] = t[src, :, :width]
-                for t in (self.tok, self.pos, self.count, self.done, self.limit, self.klo, self.khi, self.out):
-                    t[dst] = t[src]
-                for s, d in moves:
-                    rows[d], rows[s] = rows[s], None
-                self.done[len(used): n_used], self.pos[len(used): n_used] = True, 0  # vacated: idle rows
-            return len(used)
-
-        admit(list(range(slots)))
-        n_used = sum(r is not None for r in rows)
-        while n_used:
-            if not waiting:
-                occupied = sum(r is not None for r in rows[:n_used])
-                if occupied and occupied <= n_used // 2:
-                    n_used = compact()
-            n = next(x for x in buckets if x >= n_used)
-            pos_max = int(self.pos[:n].max()) + self.check_every
-            kv_len = min(max_len, -(-(pos_max + 1) // len_step) * len_step)
-            step = self._runner(n, kv_len)
-            for _ in range(self.check_every):
-                step()
-            # the host looks: one transfer of the counts, flags and tokens
-            counts = self.count[:n].tolist()
-            done = self.done[:n].tolist()
-            width = max(counts) if counts else 0
-            toks = self.out[:n, :width].tolist()
-            freed = []
-            for slot in range(n):
-                row = rows[slot]
-                if row is None:
-                    continue
-                c = counts[slot]
-                new = toks[slot][:c]
-                end = self._stop_at(row, new, c) if row["stops"] else None
-                if end is None and done[slot]:
-                    end = c
-                if end is None:
-                    row["checked"] = c
-                    continue
-                emit(row, new[:end])
-                rows[slot] = None
-                freed.append(slot)
-            if freed:
-                gone = torch.tensor(freed, device=self.dev)
-                self.done[gone], self.pos[gone] = True, 0
-                if waiting:
-                    admit(freed)
-            n_used = max((i + 1 for i in range(slots) if rows[i] is not None), default=0)
+        self.stats["slots"], self.stats["max_len"] = slots, self.max_len
+        run(self, encoded, params, end_ids, emit, slots)
 
     def _stop_at(self, row: dict[str, Any], new: list[int], c: int) -> int | None:
         """The first n in (checked, c] at which the eager path's stop rule holds for new[:n], else None."""
@@ -532,12 +394,20 @@ class FastEngine:
         return None
 
 
+def _flex_ok() -> bool:
+    try:
+        from torch.nn.attention.flex_attention import BlockMask, flex_attention  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def resolve(backend: Any) -> FastEngine | None:
     """The backend's fast engine, or None for the eager path (``backend.engine``: auto, fast or eager).
 
-    auto takes the fast engine where the model's cache layout fits (``supported``) and a decode step through the
-    slot cache reproduces the model's own logits (``FastEngine.probe``); otherwise it says why, once, and uses the
-    eager path. ``fast`` turns that reason into an error."""
+    auto takes the fast engine where the model's cache layout fits (``supported``) and a prefill + decode step
+    through the slot cache reproduces the model's own logits (``FastEngine.probe``); otherwise it says why, once,
+    and uses the eager path. ``fast`` turns that reason into an error."""
     mode = getattr(backend, "engine", "auto")
     if mode == "eager" or backend.model is None:
         return None
@@ -554,4 +424,8 @@ def resolve(backend: Any) -> FastEngine | None:
 
             raise UserError(f"--engine fast does not fit this model: {reason}")
         print(f"evalkit: notice: eager generation (the fast engine does not fit: {reason})", file=sys.stderr)
+    elif engine.kind == "sdpa":
+        print("evalkit: notice: fast engine decode attention: SDPA over length buckets (FlexAttention "
+              f"{'unavailable' if engine.cuda else 'runs on CUDA only'}; set EVALKIT_DECODE_ATTENTION=flex to force)",
+              file=sys.stderr)
     return backend._fast

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,7 @@ class HFBackend:
         self.batch_size = batch_size
         self.engine = engine  # auto | fast | eager (evalkit/backends/engine.py)
         self._fast_resolved = False
+        self._truncated: dict[Any, int] = {}  # request key -> prompt length before left truncation
         self.model = None
         self.dtype_name = dtype
         if load_weights:
@@ -138,6 +140,7 @@ class HFBackend:
         # transformers >= 5.2x names the KV cache argument ``cache``; earlier releases ``past_key_values``
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self._last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+        self._window = self.window()
         gen_cfg = getattr(model, "generation_config", None)
         eos: set[int] = set()
         for src in (getattr(gen_cfg, "eos_token_id", None), self.tok.eos_token_id):
@@ -226,7 +229,7 @@ class HFBackend:
         end_ids = set(self.eos_ids)
         if any(isinstance(r.prompt, FimPrompt) for r in requests):
             end_ids |= set(self.fim_layout().end_ids(self.tok))
-        encoded = [(self.encode(r.prompt), r) for r in requests]
+        encoded = self.fit_window([(self.encode(r.prompt), r) for r in requests], params)
         encoded.sort(key=lambda x: -len(x[0]))  # longest first: an out-of-memory error shows at once
         if self.batch_size == "auto":
             bs = 64 if self.device != "cpu" else 8
@@ -250,12 +253,44 @@ class HFBackend:
                 self.torch.cuda.empty_cache()
                 bs = max(1, bs // 2)
 
+    def window(self) -> int:
+        """The model's context window (``max_position_embeddings``): both engines stop a sequence that fills it."""
+        from evalkit.backends.engine import window_of
+
+        return window_of(self.model)
+
+    def fit_window(self, encoded: list[tuple[list[int], GenerationRequest]],
+                   params: GenerationParams) -> list[tuple[list[int], GenerationRequest]]:
+        """Prompts longer than the window (no room for one new token): an error, or, for a request that asks for it
+        (``truncate="left"``), the end of the prompt that leaves room for its token limit; one line says so."""
+        w = self.window()
+        out, cut = [], []
+        for ids, req in encoded:
+            if len(ids) >= w:
+                if req.truncate != "left":
+                    raise UserError(f"the prompt of {'/'.join(map(str, req.key[:2]))} has {len(ids)} tokens: it does "
+                                    f"not fit the model's window of {w} positions (the task may ask for truncation)")
+                keep = max(1, w - min(req.max_new_tokens or params.max_new_tokens, w // 2))
+                cut.append(len(ids))
+                self._truncated[req.key] = len(ids)
+                ids = ids[-keep:]
+            out.append((ids, req))
+        if cut:
+            print(f"evalkit: notice: {len(cut)} prompt(s) of up to {max(cut)} tokens left-truncated to fit the "
+                  f"model's window of {w} positions", file=sys.stderr)
+        return out
+
     def finished(self, ids: list[int], req: GenerationRequest, new_ids: list[int], end_ids: set[int]) -> Generation:
         """A finished sequence as the backend reports it (both engines): the end token dropped, the new tokens
-        decoded after an anchor, and for chat/FIM prompts the exact model input."""
+        decoded after an anchor, and for chat/FIM prompts the exact model input; a sequence that filled the
+        model's window and a truncated prompt are recorded."""
+        extra: dict[str, Any] = {}
         if new_ids and new_ids[-1] in end_ids:
             new_ids = new_ids[:-1]
-        extra = {}
+        elif len(ids) + len(new_ids) >= self.window():
+            extra["stopped_at_window"] = self.window()
+        if req.key in self._truncated:
+            extra["prompt_truncated_from"] = self._truncated.pop(req.key)
         if not isinstance(req.prompt, str):
             extra["model_input"] = self.tok.decode(ids, skip_special_tokens=False)
         return Generation(text=self.decode_new(new_ids), n_tokens=len(new_ids), extra=extra)
@@ -276,8 +311,10 @@ class HFBackend:
         idx = torch.searchsorted(cdf, target.unsqueeze(-1), right=True).squeeze(-1)
         return idx.clamp_(max=probs.shape[-1] - 1).to(probs.device)
 
-    def _stopped(self, new_ids: list[int], req: GenerationRequest, end_ids: set[int]) -> bool:
+    def _stopped(self, new_ids: list[int], req: GenerationRequest, end_ids: set[int], n_prompt: int = 0) -> bool:
         if new_ids and new_ids[-1] in end_ids:
+            return True
+        if n_prompt + len(new_ids) >= self._window:  # the model's window is full (the fast engine's rule too)
             return True
         stops = list(req.stop) + (["\n"] if req.single_line else [])
         if not stops:
@@ -322,9 +359,17 @@ class _Batch:
         padded, mask = HFBackend._left_pad([list(x) for x in distinct], self.b.tok.pad_token_id)
         attn = torch.tensor(mask, device=self.dev)
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
-        out = self.b.model(input_ids=torch.tensor(padded, device=self.dev), attention_mask=attn, position_ids=pos,
-                           use_cache=True, **self.b._last_logits_only)
-        past, logits = HFBackend._cache_of(out), out.logits[:, -1, :]
+        ids = torch.tensor(padded, device=self.dev)
+        # long prompts in chunks: the attention matrix is chunk x length, never length x length; logits at the end
+        width = int(os.environ.get("EVALKIT_PREFILL_CHUNK", "0")) or (2048 if self.b.device != "cpu" else 1024)
+        past = None
+        for s in range(0, ids.shape[1], width):
+            e = min(ids.shape[1], s + width)
+            more = {self.b._cache_arg: past} if past is not None else {}
+            out = self.b.model(input_ids=ids[:, s:e], attention_mask=attn[:, :e], position_ids=pos[:, s:e],
+                               use_cache=True, **more, **self.b._last_logits_only)
+            past = HFBackend._cache_of(out)
+        logits = out.logits[:, -1, :]
         if len(distinct) < len(chunk):
             expand = torch.tensor(row_of, device=self.dev)
             past.batch_select_indices(expand)
@@ -381,7 +426,7 @@ class _Batch:
                     ids, req, _, new = row
                     new.append(t)
                     cap = req.max_new_tokens or params.max_new_tokens
-                    if b._stopped(new, req, self.end_ids) or len(new) >= cap:
+                    if b._stopped(new, req, self.end_ids, len(ids)) or len(new) >= cap:
                         self.emit(ids, req, new)
                     else:
                         keep.append(i)
