@@ -365,7 +365,12 @@ class FastEngine:
                   "(this run)" if self.cuda else "")
         if self.stats.get("graph_error"):
             graphs = f"; no CUDA graphs ({self.stats['graph_error']})"
-        print(f"evalkit: fast engine: {self.stats['plan']}; decode attention {self.kind}{graphs}", file=sys.stderr)
+        if not getattr(self, "_announced", False):  # one line per run, written around any progress bar
+            self._announced = True
+            from tqdm import tqdm
+
+            tqdm.write(f"evalkit: fast engine: {self.stats['plan']}; decode attention {self.kind}{graphs}",
+                       file=sys.stderr)
 
     def _run(self, encoded: list[tuple[list[int], GenerationRequest]], params: GenerationParams,
              end_ids: set[int], emit: OnResult) -> None:
