@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,10 +81,15 @@ def kill_when(args: list[str], journal: Path, lines: int, timeout: float = 120) 
     return journal.read_text().count("\n") if journal.exists() else 0
 
 
+def not_progress(stderr: str) -> list[str]:
+    """stderr's lines but the plain progress lines a run prints off a terminal (``generate x: 4/40 sample (10%)``)."""
+    return [x for x in stderr.strip().splitlines() if not re.match(r"^[\w -]+: \d+/\d+ \w+ \(\d+%\)", x)]
+
+
 def assert_one_line_error(r: subprocess.CompletedProcess, expect: str) -> str:
     """The CLI failed on bad input as it should: exit 2, one line on stderr holding `expect`, no traceback."""
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
-    lines = r.stderr.strip().splitlines()
+    lines = not_progress(r.stderr)
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert expect in lines[0], lines[0]
     return lines[0]

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import OFFLINE, REPO, assert_one_line_error, evalkit
+from conftest import OFFLINE, REPO, assert_one_line_error, evalkit, not_progress
 
 
 def _samples(d: Path) -> list[dict]:
@@ -45,7 +45,7 @@ def test_full_disk_is_one_line_and_the_run_resumes_elsewhere(tmp_path):
                         "--output-dir", str(small / "run")], capture_output=True, text=True, timeout=600,
                        env={**os.environ, "COPY": str(copy), "PYTHONPATH": str(REPO)})
     assert r.returncode == 2, r.stderr[-3000:]
-    lines = [x for x in r.stderr.splitlines() if not x.startswith("evalkit: warning: the sandbox runs without")]
+    lines = [x for x in not_progress(r.stderr) if not x.startswith("evalkit: warning: the sandbox runs without")]
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-3000:]
     assert "no space left on the device of" in lines[0] and str(small / "run") in lines[0]
     assert "MB free" in lines[0] and "free about" in lines[0] and "--resume" in lines[0]

@@ -64,7 +64,8 @@ def test_data_dir_missing_empty_or_partial(tmp_path):
     assert r.returncode == 0, r.stderr
     r = evalkit("tasks", "--data-dir", str(part), env=OFFLINE)
     assert r.returncode == 0 and "has no humaneval-infilling/HumanEval-SingleLineInfilling.jsonl.gz" in r.stderr
-    counts = dict(line.split()[:2] for line in r.stdout.splitlines()[1:])
+    table = r.stdout.split("\n\n")[0]  # the note below the table is not a row
+    counts = dict(line.split()[:2] for line in table.splitlines()[1:])
     assert counts["mbpp"] == "8" and counts["mbpp-sanitized"] == "-" and counts["humaneval"] == "164"
 
 
