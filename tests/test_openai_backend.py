@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, data_dir, evalkit
+from conftest import REPO, data_dir, evalkit, not_progress
 
 GEN = ["--max-new-tokens", "24"]
 
@@ -321,7 +321,7 @@ def test_retry_budget_spent_is_one_clear_error(model, servers, tmp_path):
     finally:
         proxy.close()
     assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
+    lines = not_progress(r.stderr)
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert proxy.url in lines[0] and "503" in lines[0] and "--resume" in lines[0]
     assert proxy.posts == 3  # one request and two retries
