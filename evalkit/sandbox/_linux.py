@@ -33,6 +33,7 @@ PR_CAPBSET_DROP = 24
 PR_SET_SECUREBITS = 28
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 
@@ -69,6 +70,15 @@ def umount2(target: str, flags: int) -> None:
 
 def pivot_root(new_root: str, put_old: str) -> None:
     _check(_libc.syscall(_SYS_PIVOT_ROOT, new_root.encode(), put_old.encode()), "pivot_root")
+
+
+def prctl_get(option: int) -> int:
+    """A prctl that returns a value (PR_GET_*)."""
+    rc = _libc.prctl(option, 0, 0, 0, 0)
+    if rc < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"prctl {option}: {os.strerror(e)}")
+    return rc
 
 
 def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> None:

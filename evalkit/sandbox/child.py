@@ -49,12 +49,14 @@ def _identity(cfg: dict, layers: dict) -> None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)  # from root to a non-zero uid: the kernel clears every capability
-        L.drop_all_caps()
+        if not cfg.get("no_inheritable_caps"):  # ... but the inheritable set, when init has one
+            L.drop_all_caps()
     elif layers["mode"] == "userns":
         L.drop_all_caps()
-    L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
-    if layers.get("seccomp"):
-        L.deny_keyring()
+    if not cfg.get("init_confined"):  # else no_new_privs and the keyring filter come from init, inherited
+        L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
+        if layers.get("seccomp"):
+            L.deny_keyring()
 
 
 def _streams(fds: dict, keep: list[int]) -> None:
@@ -132,7 +134,7 @@ def _python(step: dict, code: object, guard: bool = False) -> None:
     status = 0
     try:
         exec(code, g)  # type: ignore[arg-type]
-        _report({"end": True})
+        _os_write(REPORT_FD, b'{"end": true}\n')
     except SystemExit as e:
         c = e.code
         status = c if isinstance(c, int) and not isinstance(c, bool) else (0 if c is None else 1)

@@ -249,6 +249,26 @@ def _ipc_and_seccomp(cfg: dict, layers: dict) -> None:
         _, status = os.waitpid(pid, 0)
         layers["seccomp"] = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     layers["keyring"] = "refused (seccomp)" if layers["seccomp"] else "shared by the worker's samples"
+    # init itself uses no key and no other ABI: under the same filter and no_new_privs, it hands both to every
+    # sample by fork, so a sample's process does not set them up again
+    try:
+        if layers["seccomp"] and L.prctl_get(L.PR_GET_NO_NEW_PRIVS) == 1:
+            L.deny_keyring()
+            cfg["init_confined"] = True
+    except OSError as e:
+        layers["notes"].append(f"init could not take the keyring filter itself ({e})")
+    cfg["no_inheritable_caps"] = _inheritable_caps() == 0
+
+
+def _inheritable_caps() -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapInh:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def main() -> None:
