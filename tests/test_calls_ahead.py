@@ -148,6 +148,8 @@ check(f)
     ("assert f(1) == 2\n", "def f(v):\n    return 2 * v if v < 2 else f(v - 1)\n", True),  # its own recursion
     ("def check(c):\n    for i in range(3):\n        assert c(i) == 2 * i\n\ncheck(f)\n", "", True),
     ("def check(c):\n    g = c\n    assert g(1) == 2\n\ncheck(f)\n", "", False),
+    ("try:\n    assert f(1) == 2\nexcept AssertionError:\n    assert f(3) == 4\n", "", False),  # a failure changes the path
+    ("with suppress(AssertionError):\n    assert f(1) == 2\nassert f(5) == 10\n", "", False),
 ])
 def test_which_tests_a_run_with_passing_asserts_can_find_the_calls_of(test, setup, expected):
     from evalkit.evaluators.calls_ahead import speculable

@@ -31,7 +31,7 @@ import copy as _copy
 import random as _random
 import time as _time
 
-_DRY = {}  # (setup, test) -> the calls of a run whose asserts all pass (the test's own data only)
+_DRY = {}  # (setup, test, names) -> the calls of a run whose asserts all pass (the test's own data only)
 
 
 class _Passes:
@@ -44,7 +44,7 @@ class _Passes:
 
 
 def _dry_calls(data, limit_s):
-    key = (data["setup"], data["test"])
+    key = (data["setup"], data["test"], tuple(data["names"]))
     calls = _DRY.get(key)
     if calls is not None:
         return calls
