@@ -145,13 +145,21 @@ def disk_full(e: OSError, out_dir: Path, verb: str) -> UserError:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from evalkit import cli_suite
+    from evalkit.resume import given_options
+
     if args.resume and not args.output_dir:
         raise UserError("--resume needs --output-dir (the run to continue)")
+    typed = given_options(parser(), "run", getattr(args, "argv", None) or [])
+    if args.resume:  # a suite's directory: continue the suite
+        cli_suite.from_suite_file(args, typed, Path(args.output_dir))
+    cli_suite.check_options(args, typed)
     served_default = args.backend == "openai" and args.model == "reference"  # the server's one model
-    out_dir = Path(args.output_dir) if args.output_dir else _default_output_dir("served" if served_default
-                                                                                else args.model)
+    name = "served" if served_default else args.model
+    out_dir = Path(args.output_dir) if args.output_dir else _default_output_dir(
+        f"{name}-{args.suite}" if args.suite else name)
     try:
-        return _run(args, out_dir)
+        return cli_suite.run_suite(args, out_dir, typed) if args.suite else _run(args, out_dir)
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             raise disk_full(e, out_dir, "run") from None
