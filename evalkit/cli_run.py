@@ -317,6 +317,7 @@ def _evaluate(args: argparse.Namespace, src: Path, out_dir: Path) -> int:
         stop = (manifest.get("overrides") or {}).get("stop")
         tasks = _load_tasks(list(manifest["tasks"]), args, [_unescape(s) for s in stop] if stop else None)
         _plus_tasks(tasks, args)
+        _model_tokenizer(tasks, manifest.get("model") or {})
         for t in tasks:  # the stop rule the run generated with (--infill-stop)
             if getattr(t, "single_line", False) and (manifest["tasks"].get(t.name) or {}).get("infill_stop"):
                 t.infill_stop = manifest["tasks"][t.name]["infill_stop"]
@@ -353,6 +354,25 @@ def _evaluate(args: argparse.Namespace, src: Path, out_dir: Path) -> int:
 
         print(f"evalplus eval_results: {write_eval_results(_plus_tasks(tasks, args), store.dir)}")
     return rc
+
+
+def _model_tokenizer(tasks: list, model: dict) -> None:
+    """Scoring a generated run of tasks that count the model's tokens (key-retrieval, lcc-*): their prompts (in
+    samples.jsonl) are built with the run's model's tokenizer, as they were for generation (no weights load)."""
+    from evalkit.longctx import options as long_options
+
+    if not any(getattr(t, "needs_tokenizer", False) for t in tasks) or model.get("backend") not in ("hf", "openai"):
+        return
+    from evalkit.backends import load_backend
+
+    name = model.get("id") if model.get("backend") == "hf" else model.get("tokenizer") or model.get("id")
+    try:
+        tok_backend = load_backend(name, revision=model.get("revision") if name == model.get("id") else None,
+                                   device="cpu", load_weights=False)
+        long_options.give_tokenizer(tasks, tok_backend)
+    except (UserError, OSError, ValueError) as e:
+        runner_warn = f"the prompts in samples.jsonl are not the model's: its tokenizer ({name}) did not load: {e}"
+        print(f"evalkit: warning: {runner_warn}", file=sys.stderr)
 
 
 def _plus_tasks(tasks: list, args: argparse.Namespace) -> list:

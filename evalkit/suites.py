@@ -98,7 +98,8 @@ def slug(entry: Entry) -> str:
 
 
 def flavour_of(model_id: str) -> str:
-    s = model_id.lower()
+    """The paper's model row a model belongs to, from its name (the last part of a hub id or path)."""
+    s = model_id.rstrip("/").split("/")[-1].lower()
     return "instruct" if "instruct" in s else "python" if "python" in s else "base"
 
 

@@ -21,10 +21,10 @@ def results(out: Path) -> dict:
     return json.loads((out / "results.json").read_text())
 
 
-def check_grid(kr: dict) -> None:
-    assert kr["recipe"]["context_lengths"] == [1000, 2000] and kr["recipe"]["key_positions"] == [0.0, 0.5]
+def check_grid(kr: dict, lengths: tuple[int, int] = (1000, 2000)) -> None:
+    assert kr["recipe"]["context_lengths"] == list(lengths) and kr["recipe"]["key_positions"] == [0.0, 0.5]
     assert kr["recipe"]["examples_per_cell"] == 2 and kr["recipe"]["seed"] == 3 and kr["n_problems"] == 8
-    assert set(kr["by_cell"]) == {"1000", "2000"} and kr["filler"]["deviation"]
+    assert set(kr["by_cell"]) == set(map(str, lengths)) and kr["filler"]["deviation"]
 
 
 def test_resume_and_evaluate_restore_the_options(tmp_path: Path) -> None:
@@ -68,7 +68,8 @@ def test_default_lcc_sizes_are_each_languages_own_on_resume(tmp_path: Path) -> N
 def test_tiny_llama_killed_mid_way_keeps_its_lengths(tmp_path: Path, monkeypatch) -> None:
     model = tiny_long_llama(tmp_path / "tiny")
     out = tmp_path / "run"
-    argv = ["run", "--model", str(model), "--tasks", "key-retrieval", "--data-dir", str(FIXTURES), *OPTIONS,
+    options = ["--context-lengths", "400,600", *OPTIONS[2:]]  # short prompts: a fast test
+    argv = ["run", "--model", str(model), "--tasks", "key-retrieval", "--data-dir", str(FIXTURES), *options,
             "--device", "cpu", "--batch-size", "1", "--output-dir", str(out)]
     for k, v in OFFLINE.items():  # kill_when's child inherits them
         monkeypatch.setenv(k, v)
@@ -79,7 +80,16 @@ def test_tiny_llama_killed_mid_way_keeps_its_lengths(tmp_path: Path, monkeypatch
     assert r.returncode == 0, r.stderr
     assert "resuming:" in r.stderr
     kr = results(out)["tasks"]["key-retrieval"]
-    check_grid(kr)
+    check_grid(kr, (400, 600))
     assert "code tokens" not in kr["length_unit"]  # still the model's own tokens
     rows = (out / "samples.jsonl").read_text().splitlines()
     assert len(rows) == 8
+    # scoring a --generate-only run of the same model: its prompts are rebuilt in the model's tokens too
+    gen = tmp_path / "gen"
+    r = evalkit(*argv[:-1], str(gen), "--generate-only", env=OFFLINE, timeout=900)
+    assert r.returncode == 0, r.stderr
+    r = evalkit("evaluate", str(gen), env=OFFLINE, timeout=900)
+    assert r.returncode == 0, r.stderr
+    prompts = {p: [json.loads(x)["prompt"] for x in (d / "samples.jsonl").read_text().splitlines()]
+               for p, d in (("resumed", out), ("evaluated", gen))}
+    assert prompts["resumed"] == prompts["evaluated"]

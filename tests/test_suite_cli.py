@@ -40,6 +40,10 @@ def test_dry_run_prints_the_plan_and_estimate_and_loads_nothing(tmp_path: Path) 
 
 
 def test_the_flavour_comes_from_the_model_name_or_flavour() -> None:
+    from evalkit.suites import flavour_of
+
+    assert flavour_of("codellama/CodeLlama-13b-Python-hf") == "python"
+    assert flavour_of("/data/python-models/ckpt-7b/") == "base"  # the model's own name, not its folder's
     r = run("--model", "codellama/CodeLlama-7b-Instruct-hf", "--suite", "codellama-paper", "--dry-run",
             "--limit", "1")
     assert r.returncode == 0, r.stderr
