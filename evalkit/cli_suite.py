@@ -6,6 +6,7 @@ generated tokens are printed before anything loads. Each entry is a run of its o
 tasks; every run records the suite in its manifest and results (``config.suite``). The model is loaded once.
 ``OUTPUT_DIR/suite.json`` holds the plan, the settings and what became of each entry (done, skipped and why).
 A task whose data or toolchain is not here is skipped with one line (and recorded), the others run.
+``report`` and ``compare`` take the suite's directory for its runs (``expand_runs``).
 ``--resume`` continues every run (alone: with the suite's own settings from suite.json and the runs'
 manifests); a run already finished is not redone.
 """
@@ -26,6 +27,10 @@ from evalkit.errors import UserError
 FIXED = {"tasks": "--tasks", "preset": "--preset", "n_samples": "--n-samples", "temperature": "--temperature",
          "top_p": "--top-p", "fim": "--fim", "chat": "--chat", "stop": "--stop", "max_new_tokens": "--max-new-tokens",
          "infill_stop": "--infill-stop"}
+# the command's settings suite.json keeps for `run --resume` alone (a run not started yet has no manifest to read)
+KEPT = ("model", "revision", "dtype", "engine", "backend", "base_url", "tokenizer", "limit", "seed", "data_dir",
+        "tasks_dir", "memory_mb", "isolation", "timeout", "context_lengths", "key_positions", "examples_per_cell",
+        "prompt_seed", "filler", "max_prompt_tokens", "balanced_n", "balance_seed")
 ONLY_WITH_SUITE = {"suite_tables": "--suite-tables", "flavour": "--flavour", "dry_run": "--dry-run"}
 SUITE_FILE = "suite.json"
 
@@ -55,6 +60,9 @@ def from_suite_file(args: argparse.Namespace, typed: set[str], out_dir: Path) ->
                             f"{rec.get('suite_tables') or 'all'}): {flag} {getattr(args, dest)} differs; run "
                             f"`evalkit run --resume --output-dir {out_dir}` alone to continue it")
         setattr(args, dest, rec.get(dest))
+    for dest, value in (rec.get("options") or {}).items():
+        if dest in KEPT and dest not in typed and value is not None:
+            setattr(args, dest, value)
 
 
 def read_suite_file(out_dir: Path) -> dict | None:
@@ -139,7 +147,8 @@ def run_suite(args: argparse.Namespace, out_dir: Path, typed: set[str]) -> int:
     skipped = {n: "not a task of this evalkit" for n in est["missing_tasks"]}
     record = {"suite": args.suite, "flavour": flavour, "suite_tables": args.suite_tables, "model": args.model,
               "limit": args.limit, "created": (rec or {}).get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "estimate": {k: est[k] for k in ("samples", "tokens_typical", "tokens_upper_bound")}, "runs": []}
+              "estimate": {k: est[k] for k in ("samples", "tokens_typical", "tokens_upper_bound")},
+              "options": _options(args), "runs": []}
     planned = []  # (entry, its args, tasks, cfg, extra) for the runs that have tasks here
     for e in entries:
         sub = _entry_args(args, e)
@@ -175,8 +184,33 @@ def run_suite(args: argparse.Namespace, out_dir: Path, typed: set[str]) -> int:
         _write(out_dir, record)
     _write(out_dir, record)
     print(f"suite: {sum(r.get('status') == 'done' for r in record['runs'])} of {len(record['runs'])} runs done in "
-          f"{out_dir}; the paper's tables beside them: evalkit report --paper {out_dir}/table*")
+          f"{out_dir}; the paper's tables beside them: evalkit report --paper {out_dir}")
     return 0
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    from evalkit.task import data_dir
+
+    out = {dest: getattr(args, dest, None) for dest in KEPT}
+    d = data_dir(args.data_dir)
+    out["data_dir"] = str(Path(d).resolve()) if d is not None else None
+    return out
+
+
+def expand_runs(paths: list[str]) -> list[str]:
+    """``report`` and ``compare`` arguments with a suite's directory replaced by its runs (those with results),
+    in the suite's order."""
+    out = []
+    for p in paths:
+        rec = read_suite_file(Path(p)) if Path(p).is_dir() and not (Path(p) / "results.json").exists() else None
+        if rec is None:
+            out.append(p)
+            continue
+        runs = [str(Path(p) / r["dir"]) for r in rec.get("runs") or [] if (Path(p) / r["dir"] / "results.json").exists()]
+        if not runs:
+            raise UserError(f"{p}: a suite with no finished run yet (continue it: evalkit run --resume --output-dir {p})")
+        out += runs
+    return out
 
 
 def _write(out_dir: Path, record: dict) -> None:

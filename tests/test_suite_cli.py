@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, evalkit
+from conftest import assert_one_line_error, evalkit, kill_when
 
 FIXTURES = Path(__file__).parent / "data"
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}  # the offline key-retrieval filler, no downloads
@@ -139,3 +139,27 @@ def test_tiny_fim_model_runs_psm_and_spm_loaded_once(tmp_path: Path, tiny_models
     inputs = {d: [json.loads(x).get("model_input") for x in (out / d / "generations.jsonl").read_text().splitlines()]
               for d in modes}
     assert inputs["table6-greedy-psm"] != inputs["table6-greedy-spm"]
+
+
+def test_a_suite_killed_mid_way_resumes_alone_and_reports_as_a_whole(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "paper"
+    for k, v in {**OFFLINE, "EVALKIT_DATA_DIR": str(FIXTURES)}.items():  # kill_when's child inherits them
+        monkeypatch.setenv(k, v)
+    argv = ["run", "--suite", "codellama-paper", "--suite-tables", "14,17", "--limit", "3", "--context-lengths",
+            "1k", "--output-dir", str(out)]
+    held = kill_when(argv, out / "table14-greedy-psm" / "executions.jsonl", 1)
+    assert 1 <= held < 9, held  # killed while judging the first table's 9 samples
+    assert not (out / "table14-greedy-psm" / "results.json").exists()
+    r = evalkit("run", "--resume", "--output-dir", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "resuming:" in r.stderr and {x["status"] for x in doc(out / "suite.json")["runs"]} == {"done"}
+    for d in ("table14-greedy-psm", "table14-greedy-spm"):
+        res = doc(out / d / "results.json")
+        assert all(t["n_problems"] == 3 and t["pass@1"] == 1.0 for t in res["tasks"].values()), d
+    kr = doc(out / "table17-18-greedy" / "results.json")["tasks"]["key-retrieval"]
+    assert kr["recipe"]["context_lengths"] == [1000]
+    # report and compare take the suite's directory for its runs
+    r = evalkit("report", "--paper", str(out), "-o", str(tmp_path / "paper.md"))
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "paper.md").read_text()
+    assert all(f"{out}/{d}" in text for d in ("table14-greedy-psm", "table14-greedy-spm", "table17-18-greedy"))
