@@ -283,6 +283,9 @@ def _score(tasks: list, cfg: Any, store: Any, sandbox_info: dict | None = None) 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     src = Path(args.file)
+    if src.is_dir() and (src / "suite.json").exists() and not (src / "manifest.json").exists():
+        raise UserError(f"{src} is a suite (run --suite): score its runs with `evalkit run --resume --output-dir "
+                        f"{src}`, or evaluate one of them ({src}/table...)")
     run_dir = src.is_dir() and (src / "manifest.json").exists()
     out_dir = src if run_dir else Path(args.output_dir) if args.output_dir else _default_output_dir(src.stem)
     try:

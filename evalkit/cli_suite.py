@@ -126,7 +126,11 @@ def run_suite(args: argparse.Namespace, out_dir: Path, typed: set[str]) -> int:
         raise UserError(f"{out_dir} holds a run of tasks, not a suite: give another --output-dir")
     if args.resume:  # the runs' own model and options, unless given now (each entry sets its own decoding)
         for d in sorted(out_dir.glob("*/manifest.json")):
-            resume.apply_manifest(args, typed | set(FIXED), resume.read_manifest(d.parent) or {})
+            manifest = resume.read_manifest(d.parent) or {}
+            if (changed := long_options.changed_on_resume(args, typed, manifest)) is not None:
+                raise UserError(f"{d.parent} was made with other long-context options: {changed}; run `evalkit run "
+                                f"--resume --output-dir {out_dir}` alone to continue the suite with its own")
+            resume.apply_manifest(args, typed | set(FIXED), manifest)
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
     flavour = args.flavour or suites.flavour_of(args.model)

@@ -83,6 +83,9 @@ def test_reference_suite_records_itself_and_resumes(tmp_path: Path) -> None:
     assert [x["dir"] for x in suite["runs"]] == ["table6-greedy-psm", "table6-greedy-spm", "table17-18-greedy"]
     assert {x["status"] for x in suite["runs"]} == {"generated"} and suite["limit"] == 2
     assert not list(out.glob("*/results.json"))
+    assert_one_line_error(evalkit("evaluate", str(out), env=OFFLINE), "is a suite (run --suite)")
+    assert_one_line_error(evalkit("run", "--resume", "--output-dir", str(out), "--context-lengths", "2k",
+                                  env=OFFLINE), "--context-lengths 2k (the run: 1000)")
     # --resume alone: the suite, its tables, limit and long-context options from suite.json and the manifests
     r = evalkit("run", "--resume", "--output-dir", str(out), env=OFFLINE)
     assert r.returncode == 0, r.stderr
