@@ -141,7 +141,7 @@ def run_suite(args: argparse.Namespace, out_dir: Path, typed: set[str]) -> int:
     known = task_classes(args.tasks_dir)
     est = suites.estimate(entries, data_dir=args.data_dir, tasks_dir=args.tasks_dir, limit=args.limit,
                           configure=lambda t: long_options.configure(t, args))
-    print(f"suite {args.suite} for a {flavour} model: {len(entries)} runs, tables "
+    print(f"suite {args.suite}, flavour {flavour}: {len(entries)} runs, tables "
           f"{', '.join(t.removeprefix('Table ') for t in suites.tables_of(entries))}"
           + (f", the first {args.limit} problems of each task" if args.limit else ""))
     print(suites.describe(est), flush=True)

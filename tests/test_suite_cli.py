@@ -30,7 +30,7 @@ def test_dry_run_prints_the_plan_and_estimate_and_loads_nothing(tmp_path: Path) 
             "--limit", "2")
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert "suite codellama-paper for a base model" in out and "the first 2 problems of each task" in out
+    assert "suite codellama-paper, flavour base:" in out and "the first 2 problems of each task" in out
     for task in ("humaneval", "mbpp", "apps", "multiple-fim-py", "humaneval-infill-single", "key-retrieval"):
         assert f"\n{task} " in out, task
     # Table 2's pass@100 protocol: 200 samples of each of the 2 problems; APPS (Table 3) the same
@@ -47,11 +47,11 @@ def test_the_flavour_comes_from_the_model_name_or_flavour() -> None:
     r = run("--model", "codellama/CodeLlama-7b-Instruct-hf", "--suite", "codellama-paper", "--dry-run",
             "--limit", "1")
     assert r.returncode == 0, r.stderr
-    assert "for a instruct model" in r.stdout and "mbpp-instruct" in r.stdout and "apps-instruct" in r.stdout
+    assert "flavour instruct:" in r.stdout and "mbpp-instruct" in r.stdout and "apps-instruct" in r.stdout
     assert "multiple-fim-py" not in r.stdout  # Table 6 is about the base models
     r = run("--model", "reference", "--suite", "codellama-paper", "--flavour", "python", "--suite-tables", "2",
             "--dry-run", "--limit", "1")
-    assert r.returncode == 0 and "for a python model: 2 runs, tables 2" in r.stdout, r.stdout
+    assert r.returncode == 0 and "flavour python: 2 runs, tables 2" in r.stdout, r.stdout
 
 
 @pytest.mark.parametrize("argv, expect", [
