@@ -169,10 +169,10 @@ def run_suite(args: argparse.Namespace, out_dir: Path, typed: set[str]) -> int:
         precheck(sub, out_dir / run["dir"], tasks, cfg, before_weights=True, extra=extra)
         planned.append((run, sub, tasks, cfg, extra))
     record["skipped_tasks"] = skipped
-    _write(out_dir, record)
     if not planned:
         raise UserError(f"suite {args.suite}: none of its tasks can run here ({'; '.join(sorted(skipped))})")
-    backend = load_model(args)
+    backend = load_model(args)  # a model that does not load leaves no suite behind
+    _write(out_dir, record)
     for run, sub, tasks, cfg, extra in planned:
         d = out_dir / run["dir"]
         if (d / "results.json").exists() and args.resume and not args.generate_only:

@@ -37,6 +37,11 @@ def test_dry_run_prints_the_plan_and_estimate_and_loads_nothing(tmp_path: Path) 
     assert any(line.startswith("humaneval ") and " 400 " in line for line in out.splitlines()), out
     assert "generated tokens" in out.splitlines()[-1] or "total:" in out
     assert not (tmp_path / "no-such-checkpoint").exists() and "mbpp-instruct" not in out  # base model: no Table 8
+    # not a dry run: the estimate is printed before the model loads; a model that does not load leaves nothing
+    r = run("--model", str(tmp_path / "no-such-checkpoint"), "--suite", "codellama-paper", "--suite-tables", "17",
+            "--limit", "1", "--output-dir", str(tmp_path / "s"))
+    assert_one_line_error(r, "does not exist")
+    assert "total: 1 samples" in r.stdout and not (tmp_path / "s").exists()
 
 
 def test_the_flavour_comes_from_the_model_name_or_flavour() -> None:
