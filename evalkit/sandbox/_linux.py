@@ -234,6 +234,8 @@ def remove_sysv_ipc() -> int:
     after each sample: nothing of a sample's stays for the next). Returns how many were removed."""
     n = 0
     for kind, ctl in (("shm", _libc.shmctl), ("sem", _libc.semctl), ("msg", _libc.msgctl)):
+        if _ipc_count(kind) == 0:  # one syscall when there is nothing (the usual case), not a /proc read
+            continue
         try:
             with open(f"/proc/sysvipc/{kind}") as f:
                 lines = f.read().splitlines()[1:]
@@ -245,6 +247,22 @@ def remove_sysv_ipc() -> int:
                 ctl(int(parts[1]), 0, 0)  # IPC_RMID (semctl's semnum 0 is ignored)
                 n += 1
     return n
+
+
+_IPC_INFO = {"shm": (14, 0), "sem": (19, 7), "msg": (12, 0)}  # SHM_INFO used_ids, SEM_INFO semusz, MSG_INFO msgpool
+
+
+def _ipc_count(kind: str) -> int | None:
+    """How many SysV objects of a kind exist in this IPC namespace (None: unknown)."""
+    cmd, field = _IPC_INFO[kind]
+    buf = ctypes.create_string_buffer(128)
+    if kind == "sem":
+        rc = _libc.semctl(0, 0, cmd, buf)
+    else:
+        rc = (_libc.shmctl if kind == "shm" else _libc.msgctl)(0, cmd, buf)
+    if rc < 0:
+        return None
+    return ctypes.c_int.from_buffer(buf, 4 * field).value
 
 
 def forbid_mqueues() -> None:

@@ -124,13 +124,11 @@ class _Worker:
         return json.loads(line)
 
     def run(self, spec: ExecSpec) -> Facts:
-        d = spec.to_dict()
-        d["driver_data"] = _plain_encode(spec.driver_data)
-        walls = sum((st.get("wall_s") or 2 * st["cpu_s"] + 2) for st in d["steps"])
+        walls = sum((st.wall_s or 2 * st.cpu_s + 2) for st in spec.steps)
         if spec.driver:
             walls += spec.driver_timeout_s
         try:
-            self.proc.stdin.write((json.dumps({"id": 0, "spec": d}) + "\n").encode())  # type: ignore[union-attr]
+            self.proc.stdin.write((json.dumps({"id": 0, "spec": spec.wire()}) + "\n").encode())  # type: ignore[union-attr]
             self.proc.stdin.flush()  # type: ignore[union-attr]
             res = self._read_line(walls + 30.0)
         except (OSError, ValueError):
@@ -278,12 +276,6 @@ class SandboxPool:
             t.join()
         if failure:
             raise failure[0]
-
-
-def _plain_encode(x: Any) -> Any:
-    from evalkit.sandbox.plain import encode
-
-    return encode(x)
 
 
 def run_one(spec: ExecSpec, config: SandboxConfig | None = None) -> Facts:

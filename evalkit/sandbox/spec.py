@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 DEFAULT_OUTPUT_LIMIT = 1 << 16
+_ENCODED: dict[int, tuple[Any, Any, str]] = {}  # id(driver_data) -> (the object, kept alive; encoded; hash)
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,36 @@ class ExecSpec:
     steps: tuple[Step, ...]
     files: tuple[tuple[str, str], ...] = ()  # (path relative to the working directory, text), placed first
     driver: str | None = None  # trusted source defining drive(call, data); needs a step with serve=True
-    driver_data: Any = None  # plain values for the driver, never shown to the sample
+    driver_data: Any = None  # plain values for the driver, never shown to the sample; never changed once in a spec
     driver_timeout_s: float = 60.0  # wall-clock limit of the whole drive() (the calls' own limits come first)
+    share_driver_data: bool = False  # the driver only reads its data: init may keep it decoded for the next spec
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def wire(self) -> dict:
+        """The spec as JSON values, ``driver_data`` plain-encoded: what the worker reads and what the identity
+        hashes. Made once per spec (a spec is immutable); callers must not change it."""
+        w = self.__dict__.get("_wire")
+        if w is None:
+            from evalkit.sandbox.plain import encode
+
+            data = self.driver_data
+            hit = _ENCODED.get(id(data))
+            if hit is None or hit[0] is not data:
+                enc = encode(data)
+                key = hashlib.sha256(json.dumps(enc, sort_keys=True).encode()).hexdigest()
+                hit = (data, enc, key)
+                if isinstance(data, (dict, list)):  # shared by the specs of one problem: encoded once
+                    if len(_ENCODED) >= 512:
+                        _ENCODED.pop(next(iter(_ENCODED)))
+                    _ENCODED[id(data)] = hit
+            w = {"steps": [dict(vars(st)) for st in self.steps], "files": [list(f) for f in self.files],
+                 "driver": self.driver, "driver_data": hit[1], "driver_timeout_s": self.driver_timeout_s}
+            if self.share_driver_data:
+                w |= {"share_driver_data": True, "driver_data_key": hit[2]}
+            self.__dict__["_wire"] = w
+        return w
 
     @classmethod
     def from_dict(cls, d: dict) -> ExecSpec:
@@ -74,14 +100,16 @@ class ExecSpec:
                               "emit": tuple(s.get("emit") or ())}) for s in d["steps"])
         return cls(steps=steps, files=tuple(tuple(f) for f in d.get("files") or ()),  # type: ignore[misc]
                    driver=d.get("driver"), driver_data=d.get("driver_data"),
-                   driver_timeout_s=d.get("driver_timeout_s", 60.0))
+                   driver_timeout_s=d.get("driver_timeout_s", 60.0),
+                   share_driver_data=bool(d.get("share_driver_data")))
 
     def sha256(self) -> str:
         """The spec's identity: a verdict is keyed by it (same spec, same facts up to timing)."""
-        from evalkit.sandbox.plain import encode
-
-        d = self.to_dict() | {"driver_data": encode(self.driver_data)}
-        return hashlib.sha256(json.dumps(d, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        h = self.__dict__.get("_sha256")
+        if h is None:
+            text = json.dumps(self.wire(), sort_keys=True, ensure_ascii=False)
+            h = self.__dict__["_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        return h
 
 
 @dataclass
@@ -109,7 +137,8 @@ class StepFacts:
 @dataclass
 class Facts:
     steps: list[StepFacts] = field(default_factory=list)
-    driver: dict | None = None  # {"result": drive's return value, "error": "Type: msg" if drive raised, "calls": n}
+    driver: dict | None = None  # {"result": drive's return value, "error": "Type: msg" if drive raised, "calls": n,
+    #                               "calls_sent_ahead": how many of them were answered without a round trip}
     sandbox_error: str | None = None  # the harness failed (never the sample's fault): the sample runs again
     duration_s: float = 0.0
 
