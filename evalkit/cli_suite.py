@@ -149,8 +149,9 @@ def run_suite(args: argparse.Namespace, out_dir: Path, typed: set[str]) -> int:
         return 0
 
     skipped = {n: "not a task of this evalkit" for n in est["missing_tasks"]}
+    created = (rec or {}).get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     record = {"suite": args.suite, "flavour": flavour, "suite_tables": args.suite_tables, "model": args.model,
-              "limit": args.limit, "created": (rec or {}).get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "limit": args.limit, "created": created,
               "estimate": {k: est[k] for k in ("samples", "tokens_typical", "tokens_upper_bound")},
               "options": _options(args), "runs": []}
     planned = []  # (entry, its args, tasks, cfg, extra) for the runs that have tasks here
@@ -210,9 +211,11 @@ def expand_runs(paths: list[str]) -> list[str]:
         if rec is None:
             out.append(p)
             continue
-        runs = [str(Path(p) / r["dir"]) for r in rec.get("runs") or [] if (Path(p) / r["dir"] / "results.json").exists()]
+        runs = [str(Path(p) / r["dir"]) for r in rec.get("runs") or []
+                if (Path(p) / r["dir"] / "results.json").exists()]
         if not runs:
-            raise UserError(f"{p}: a suite with no finished run yet (continue it: evalkit run --resume --output-dir {p})")
+            raise UserError(f"{p}: a suite with no finished run yet (continue it: evalkit run --resume "
+                            f"--output-dir {p})")
         out += runs
     return out
 

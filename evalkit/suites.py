@@ -90,7 +90,8 @@ def select(entries: Sequence[Entry], spec: str | None) -> list[Entry]:
 
 
 def slug(entry: Entry) -> str:
-    """The run directory of an entry under the suite's: ``table2-greedy``, ``table2-n200-t0.8``, ``table6-greedy-psm``."""
+    """The run directory of an entry under the suite's: ``table2-greedy``, ``table2-n200-t0.8``,
+    ``table6-greedy-psm``."""
     d = entry.decoding
     dec = "greedy" if d["temperature"] == 0 else f"n{d['n_samples']}-t{d['temperature']:g}"
     tables = "-".join(t.removeprefix("Table ") for t in entry.tables)
