@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        if args.verb in ("report", "compare"):  # a suite's directory (run --suite) stands for its runs
+            from evalkit.cli_suite import expand_runs
+
+            args.runs = expand_runs(args.runs)
         return COMMANDS[args.verb](args)
     except UserError as e:
         print(f"evalkit: error: {e}", file=sys.stderr)

@@ -7,11 +7,14 @@ from typing import Any
 
 from evalkit import __version__
 from evalkit.longctx import options as long_options
+from evalkit.suites import FLAVOURS, SUITES
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Code Llama paper, Table 2: greedy pass@1, and pass@1/10/100 from 200 samples at T=0.8, top-p 0.95
     "paper-pass1": {"n_samples": 1, "temperature": 0.0, "top_p": 1.0},
     "paper-pass100": {"n_samples": 200, "temperature": 0.8, "top_p": 0.95},
+    # Tables 3 and 15 (APPS): pass@5/10/100 from 200 samples at T=0.6, top-p 0.95
+    "apps-paper": {"n_samples": 200, "temperature": 0.6, "top_p": 0.95},
 }
 
 
@@ -79,9 +82,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --output-dir; alone (no other "
                    "flags) with the run's own settings from its manifest.json")
     p.add_argument("--generate-only", action="store_true", help="stop after generation; score later with 'evaluate'")
+    s = p.add_argument_group("suites (a whole paper in one command)")
+    s.add_argument("--suite", choices=sorted(SUITES), help="every table of the paper that evalkit has a task for, "
+                   "each with the paper's decoding and sample count (200 where pass@100 is reported) and FIM "
+                   "layouts, one run per table under --output-dir; the generated tokens are estimated first. "
+                   "Not with --tasks or the generation options (the suite sets them)")
+    s.add_argument("--suite-tables", metavar="LIST", help="only these tables of the suite, e.g. 2,6,17 (default: all)")
+    s.add_argument("--flavour", choices=list(FLAVOURS), help="which of the paper's model rows the model is: base, "
+                   "python or instruct (default: from the model's name); the suite runs that flavour's tables")
+    s.add_argument("--dry-run", action="store_true", help="with --suite: print the plan and its token estimate, "
+                   "load nothing, run nothing")
     g = p.add_argument_group("generation")
     g.add_argument("--preset", choices=sorted(PRESETS), help="paper protocol (Code Llama Table 2): paper-pass1 = "
-                   "greedy, 1 sample; paper-pass100 = 200 samples at T=0.8, top-p 0.95 (flags override it)")
+                   "greedy, 1 sample; paper-pass100 = 200 samples at T=0.8, top-p 0.95; apps-paper (Tables 3, 15) "
+                   "= 200 samples at T=0.6, top-p 0.95 (flags override it)")
     g.add_argument("--n-samples", type=int, help="samples per problem (default 1)")
     g.add_argument("--temperature", type=float, help="0 = greedy (default)")
     g.add_argument("--top-p", type=float, help="nucleus sampling (default 1.0)")

@@ -65,8 +65,7 @@ def _load_tasks(names: list[str], args: argparse.Namespace, stop: list[str] | No
         t = get_task(name, tasks_dir=args.tasks_dir, data_dir=args.data_dir)
         if stop is not None:
             t.stop_sequences = tuple(stop)
-        if hasattr(args, "context_lengths"):
-            long_options.configure(t, args)
+        long_options.configure(t, args)
         t.problems()
         tasks.append(t)
     return tasks
@@ -146,13 +145,21 @@ def disk_full(e: OSError, out_dir: Path, verb: str) -> UserError:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from evalkit import cli_suite
+    from evalkit.resume import given_options
+
     if args.resume and not args.output_dir:
         raise UserError("--resume needs --output-dir (the run to continue)")
+    typed = given_options(parser(), "run", getattr(args, "argv", None) or [])
+    if args.resume:  # a suite's directory: continue the suite
+        cli_suite.from_suite_file(args, typed, Path(args.output_dir))
+    cli_suite.check_options(args, typed)
     served_default = args.backend == "openai" and args.model == "reference"  # the server's one model
-    out_dir = Path(args.output_dir) if args.output_dir else _default_output_dir("served" if served_default
-                                                                                else args.model)
+    name = "served" if served_default else args.model
+    out_dir = Path(args.output_dir) if args.output_dir else _default_output_dir(
+        f"{name}-{args.suite}" if args.suite else name)
     try:
-        return _run(args, out_dir)
+        return cli_suite.run_suite(args, out_dir, typed) if args.suite else _run(args, out_dir)
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             raise disk_full(e, out_dir, "run") from None
@@ -172,42 +179,73 @@ def _resuming(store: Any, tasks: list, cfg: Any) -> None:
 
 
 def _run(args: argparse.Namespace, out_dir: Path) -> int:
-    from evalkit import resume, runner
-    from evalkit.backends import load_backend
-    from evalkit.store import RunStore
+    from evalkit import resume
 
     if args.resume and (old := resume.read_manifest(out_dir)) is not None:  # the run's own settings
-        resume.apply_manifest(args, resume.given_options(parser(), "run", getattr(args, "argv", None) or []), old)
+        typed = resume.given_options(parser(), "run", getattr(args, "argv", None) or [])
+        from evalkit.longctx import options as long_options
+
+        if (changed := long_options.changed_on_resume(args, typed, old)) is not None:
+            raise UserError(f"{out_dir} was made with other long-context options: {changed}; run `evalkit run "
+                            f"--resume --output-dir {out_dir}` alone to continue it with its own")
+        resume.apply_manifest(args, typed, old)
+    tasks, cfg = prepare(args, task_names(args.tasks))
+    precheck(args, out_dir, tasks, cfg, before_weights=True)
+    return execute(args, out_dir, tasks, cfg, load_model(args))
+
+
+def prepare(args: argparse.Namespace, names: list[str]) -> tuple[list, Any]:
+    """The run's tasks (loaded, options applied) and its RunConfig: everything but the model."""
+    from evalkit.longctx import options as long_options
+
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
     stop = [_unescape(s) for s in args.stop] if args.stop else None
-    from evalkit.longctx import options as long_options
-
-    names = task_names(args.tasks)
     if (msg := long_options.used_without_task(args, names)) is not None:
         raise UserError(msg)
     tasks = _load_tasks(names, args, stop)
     _check_protocol(args, tasks)
-    cfg = _run_config(args, tasks)
-    counts_tokens = any(getattr(t, "needs_tokenizer", False) for t in tasks)
-    if not counts_tokens:  # before any weights load; a task that counts the model's tokens needs its tokenizer
-        resume.precheck(out_dir, args.resume,
-                        runner.manifest_for({"id": resume.model_id(args.model, args.backend)}, tasks, cfg))
-    backend = load_backend(
+    return tasks, _run_config(args, tasks)
+
+
+def precheck(args: argparse.Namespace, out_dir: Path, tasks: list, cfg: Any, *, before_weights: bool,
+             extra: dict | None = None) -> None:
+    """An existing run, a run in use, other settings: refused before the weights load, or (tasks that count the
+    model's tokens) once its tokenizer is there."""
+    from evalkit import resume, runner
+
+    if before_weights == any(getattr(t, "needs_tokenizer", False) for t in tasks):
+        return
+    resume.precheck(out_dir, args.resume,
+                    runner.manifest_for({"id": resume.model_id(args.model, args.backend)}, tasks, cfg, extra))
+
+
+def load_model(args: argparse.Namespace) -> Any:
+    from evalkit.backends import load_backend
+
+    return load_backend(
         args.model, revision=args.revision, dtype=args.dtype, device=args.device, device_map=args.device_map,
         batch_size=args.batch_size, trust_remote_code=args.trust_remote_code, fim=args.fim or "psm",
         fim_tokens=args.fim_tokens, engine=args.engine, **_serve_options(args),
     )
+
+
+def execute(args: argparse.Namespace, out_dir: Path, tasks: list, cfg: Any, backend: Any,
+            extra: dict | None = None) -> int:
+    """Generate and judge ``tasks`` with ``backend`` into ``out_dir``; ``extra`` goes into the manifest's and
+    results' ``config`` (a suite records itself there)."""
+    from evalkit import resume, runner
+    from evalkit.longctx import options as long_options
+    from evalkit.store import RunStore
+
     long_options.give_tokenizer(tasks, backend)
-    if counts_tokens:
-        resume.precheck(out_dir, args.resume,
-                        runner.manifest_for({"id": resume.model_id(args.model, args.backend)}, tasks, cfg))
+    precheck(args, out_dir, tasks, cfg, before_weights=False, extra=extra)
     for t in tasks:
         if t.infilling and hasattr(backend, "check_fim"):
             backend.check_fim()
     if hasattr(backend, "check_text") and (not args.chat or any(t.infilling for t in tasks)):
         backend.check_text()  # a served model: who decodes the new tokens (recorded in the manifest)
-    manifest = runner.manifest_for(backend.info(), tasks, cfg)
+    manifest = runner.manifest_for(backend.info(), tasks, cfg, extra)
     manifest |= resume.command_record(args)  # data folder and overrides: what `evaluate` and --resume reuse
     store = RunStore(out_dir, manifest, resume=args.resume)
     if args.resume:
@@ -245,6 +283,9 @@ def _score(tasks: list, cfg: Any, store: Any, sandbox_info: dict | None = None) 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     src = Path(args.file)
+    if src.is_dir() and (src / "suite.json").exists() and not (src / "manifest.json").exists():
+        raise UserError(f"{src} is a suite (run --suite): score its runs with `evalkit run --resume --output-dir "
+                        f"{src}`, or evaluate one of them ({src}/table...)")
     run_dir = src.is_dir() and (src / "manifest.json").exists()
     out_dir = src if run_dir else Path(args.output_dir) if args.output_dir else _default_output_dir(src.stem)
     try:
@@ -272,9 +313,14 @@ def _evaluate(args: argparse.Namespace, src: Path, out_dir: Path) -> int:
                        manifest)
         if args.data_dir is None and manifest.get("data_dir") and Path(manifest["data_dir"]).exists():
             args.data_dir = manifest["data_dir"]  # the data the run was generated with
+        from evalkit.longctx import options as long_options
+
+        for dest, value in long_options.recorded(manifest).items():  # the prompts' grid, filler, LCC-balanced
+            setattr(args, dest, value)
         stop = (manifest.get("overrides") or {}).get("stop")
         tasks = _load_tasks(list(manifest["tasks"]), args, [_unescape(s) for s in stop] if stop else None)
         _plus_tasks(tasks, args)
+        _model_tokenizer(tasks, manifest.get("model") or {})
         for t in tasks:  # the stop rule the run generated with (--infill-stop)
             if getattr(t, "single_line", False) and (manifest["tasks"].get(t.name) or {}).get("infill_stop"):
                 t.infill_stop = manifest["tasks"][t.name]["infill_stop"]
@@ -311,6 +357,25 @@ def _evaluate(args: argparse.Namespace, src: Path, out_dir: Path) -> int:
 
         print(f"evalplus eval_results: {write_eval_results(_plus_tasks(tasks, args), store.dir)}")
     return rc
+
+
+def _model_tokenizer(tasks: list, model: dict) -> None:
+    """Scoring a generated run of tasks that count the model's tokens (key-retrieval, lcc-*): their prompts (in
+    samples.jsonl) are built with the run's model's tokenizer, as they were for generation (no weights load)."""
+    from evalkit.longctx import options as long_options
+
+    if not any(getattr(t, "needs_tokenizer", False) for t in tasks) or model.get("backend") not in ("hf", "openai"):
+        return
+    from evalkit.backends import load_backend
+
+    name = model.get("id") if model.get("backend") == "hf" else model.get("tokenizer") or model.get("id")
+    try:
+        tok_backend = load_backend(name, revision=model.get("revision") if name == model.get("id") else None,
+                                   device="cpu", load_weights=False)
+        long_options.give_tokenizer(tasks, tok_backend)
+    except (UserError, OSError, ValueError) as e:
+        runner_warn = f"the prompts in samples.jsonl are not the model's: its tokenizer ({name}) did not load: {e}"
+        print(f"evalkit: warning: {runner_warn}", file=sys.stderr)
 
 
 def _plus_tasks(tasks: list, args: argparse.Namespace) -> list:

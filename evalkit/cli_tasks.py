@@ -43,7 +43,30 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         print(f"{name:<{w}}  {count:>8}  {desc}")
     if any(count == "hub" for _, count, _ in rows):
         print(f"\n{HUB_NOTE if not local else HUB_NOTE_LOCAL}")
+    if (line := toolchains()) is not None:
+        print(f"\n{line}")
     return 0
+
+
+def toolchains() -> str | None:
+    """Which MultiPL-E languages can run on this machine: their toolchain is here, or the Debian packages that
+    install what is missing (None when no MultiPL-E task is installed)."""
+    try:
+        from evalkit import langs
+        from evalkit.tasks.multiple import TASKS
+    except ImportError:
+        return None
+    here, missing = [], []
+    for key in dict.fromkeys(t.lang for t in TASKS):
+        lang = langs.get(key)
+        miss = lang.missing()
+        if not miss:
+            here.append(lang.title)
+        else:
+            pkgs = " ".join(dict.fromkeys(pkg for _, pkg in miss))
+            missing.append(f"{lang.title} (no {', '.join(p for p, _ in miss)}: apt-get install {pkgs})")
+    return ("MultiPL-E toolchains: can run here: " + (", ".join(here) or "none")
+            + ("; cannot: " + "; ".join(missing) if missing else ""))
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:

@@ -19,6 +19,8 @@ examples:
   evalkit run --model ./ckpt --tasks humaneval-infill-single --fim spm
   evalkit run --resume --output-dir runs/ckpt          # continue an interrupted run with its own settings
   evalkit run --model ./ckpt --generate-only --output-dir runs/gen   # then: evalkit evaluate runs/gen
+  evalkit run --model ./ckpt --suite codellama-paper --output-dir runs/paper   # every table of the paper
+  evalkit run --model ./ckpt --suite codellama-paper --dry-run         # the plan and its token estimate only
 
 offline: with no hub, give local data (--data-dir or EVALKIT_DATA_DIR) and a local checkpoint dir;
 HF_HUB_OFFLINE=1 makes the libraries use only their cache. Exit codes: 0 done, 2 bad input, 130 interrupted.""",

@@ -1,7 +1,8 @@
 """``run --resume``: the run's own settings from its manifest.json, and the cheap checks made before loading weights.
 
 * ``evalkit run --resume --output-dir DIR`` alone continues the run in DIR with the settings it was started with
-  (model, tasks, limit, generation parameters, data folder, sandbox limits), read from ``DIR/manifest.json``.
+  (model, tasks, limit, generation parameters, data folder, sandbox limits, the long-context tasks' options),
+  read from ``DIR/manifest.json``.
 * Flags given with ``--resume`` must agree with the run; the ones that differ are named, before any weights load.
 * An existing run directory without ``--resume``, or one in use by another evalkit process: one line, exit 2.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import UserError
+from evalkit.longctx import options as long_options
 from evalkit.manifest_diff import differences  # noqa: F401 (re-exported: evalkit.resume.differences)
 from evalkit.store import check_lock
 
@@ -90,6 +92,7 @@ def apply_manifest(args: argparse.Namespace, given: set[str], manifest: dict) ->
     overrides = manifest.get("overrides") or {}
     take["stop"] = overrides.get("stop")
     take["max_new_tokens"] = overrides.get("max_new_tokens")
+    take |= long_options.recorded(manifest)  # --context-lengths, --key-positions, --filler, LCC's options
     for dest, value in take.items():
         if dest not in given and value is not None and hasattr(args, dest):
             setattr(args, dest, value)

@@ -10,10 +10,11 @@ A task this evalkit does not have (another package's, not installed) is listed a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+FLAVOURS = ("base", "python", "instruct")  # the paper's model rows: Code Llama, - Python, - Instruct
 CHARS_PER_TOKEN = 3.2  # Code Llama's tokenizer on Python/Java/JS code (HumanEval solutions: ~3.2)
 GREEDY = {"n_samples": 1, "temperature": 0.0, "top_p": 1.0}
 # problems per task as the paper has them: the estimate's fallback where the data is not local (e.g. APPS)
@@ -67,14 +68,46 @@ def plan(suite: str, flavour: str = "base") -> list[Entry]:
     return [e for e in SUITES[suite] if flavour in e.flavours]
 
 
+def tables_of(entries: Sequence[Entry]) -> list[str]:
+    return list(dict.fromkeys(t for e in entries for t in e.tables))
+
+
+def select(entries: Sequence[Entry], spec: str | None) -> list[Entry]:
+    """``--suite-tables 2,6,17`` (or "Table 2,..."): the entries that fill any of these tables."""
+    from evalkit.errors import UserError
+
+    if not spec:
+        return list(entries)
+    known = tables_of(entries)
+    want = []
+    for part in spec.split(","):
+        num = part.strip().lower().removeprefix("table").strip()
+        if f"Table {num}" not in known:
+            raise UserError(f"--suite-tables: no table {part.strip()!r} in this suite for this flavour (it has: "
+                            f"{', '.join(t.removeprefix('Table ') for t in known)})")
+        want.append(f"Table {num}")
+    return [e for e in entries if set(e.tables) & set(want)]
+
+
+def slug(entry: Entry) -> str:
+    """The run directory of an entry under the suite's: ``table2-greedy``, ``table2-n200-t0.8``,
+    ``table6-greedy-psm``."""
+    d = entry.decoding
+    dec = "greedy" if d["temperature"] == 0 else f"n{d['n_samples']}-t{d['temperature']:g}"
+    tables = "-".join(t.removeprefix("Table ") for t in entry.tables)
+    return f"table{tables}-{dec}" + (f"-{entry.fim}" if entry.fim else "")
+
+
 def flavour_of(model_id: str) -> str:
-    s = model_id.lower()
+    """The paper's model row a model belongs to, from its name (the last part of a hub id or path)."""
+    s = model_id.rstrip("/").split("/")[-1].lower()
     return "instruct" if "instruct" in s else "python" if "python" in s else "base"
 
 
 def estimate(entries: Sequence[Entry], *, data_dir: str | None = None, tasks_dir: str | None = None,
-             limit: int | None = None) -> dict[str, Any]:
-    """Generated tokens of a plan, per run (task x decoding x layout) and in total; unknown tasks listed."""
+             limit: int | None = None, configure: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """Generated tokens of a plan, per run (task x decoding x layout) and in total; unknown tasks listed.
+    ``configure`` applies options to each task before its problems are counted (the long-context grid)."""
     from evalkit.errors import UserError
     from evalkit.registry import task_classes
 
@@ -86,11 +119,16 @@ def estimate(entries: Sequence[Entry], *, data_dir: str | None = None, tasks_dir
                 missing.append(name)
                 continue
             task = known[name](data_dir=data_dir)
+            if configure is not None:
+                configure(task)
             cap, n, note = task.default_max_new_tokens, e.decoding["n_samples"], None
             try:
                 problems = task.problems()[:limit] if limit else task.problems()
                 count = len(problems)
                 typical = sum(min(cap, max(1, round(len(p.reference) / CHARS_PER_TOKEN))) for p in problems)
+                if problems and not any(isinstance(p.reference, str) and p.reference for p in problems):
+                    typical = count * cap // 4  # MultiPL-E has tests, no reference answers
+                    note = "no reference answers to measure: a quarter of the cap each"
             except UserError as err:
                 if name not in PAPER_COUNTS:
                     rows.append({"task": name, "tables": list(e.tables), "fim": e.fim, **e.decoding,

@@ -93,3 +93,64 @@ def give_tokenizer(tasks: list[Any], backend: Any) -> None:
     name = getattr(backend, "model_id", None) or getattr(backend, "model", None)
     for t in need:
         t.use_tokenizer(tok, str(name) if tok is not None and name else None)
+
+
+def recorded(manifest: dict) -> dict[str, Any]:
+    """The long-context options a run was made with, from its manifest (``tasks.<name>`` as ``info()`` recorded
+    them), as the ``dest`` values ``configure`` takes: what ``run --resume`` and ``evaluate`` restore. The filler
+    is the one the run used (``auto`` resolved), so that a resume does not switch it when the hub comes or goes."""
+    tasks = manifest.get("tasks") or {}
+    out: dict[str, Any] = {}
+    kr = tasks.get("key-retrieval")
+    if isinstance(kr, dict):
+        for dest in ("context_lengths", "key_positions", "examples_per_cell", "prompt_seed"):
+            if kr.get(dest) is not None:
+                out[dest] = kr[dest]
+        filler = kr.get("filler")
+        if isinstance(filler, dict) and filler.get("source"):
+            out["filler"] = "humaneval" if filler.get("deviation") else "code_contests"
+    lcc = [t for name, t in tasks.items() if name.startswith("lcc-") and isinstance(t, dict)]
+    if lcc:
+        from evalkit.longctx.balance import PAPER_SIZES
+
+        # the CLI gives every lcc-* task of a run the same values; the sizes default to each language's own
+        out["max_prompt_tokens"] = lcc[0].get("max_prompt_tokens") or 0
+        rules = [(t.get("lcc_balanced") or {}, t.get("language")) for t in lcc]
+        if rules[0][0].get("seed") is not None:
+            out["balance_seed"] = rules[0][0]["seed"]
+        sizes = {r.get("n") for r, _ in rules}
+        if not all(r.get("n") == PAPER_SIZES.get(lang or "") for r, lang in rules) and len(sizes) == 1:
+            out["balanced_n"] = sizes.pop()
+    return out
+
+
+def _norm(dest: str, value: Any) -> Any:
+    from evalkit.longctx.tokens import parse_lengths, parse_positions
+
+    if dest == "context_lengths":
+        return list(parse_lengths(value) if isinstance(value, str) else map(int, value))
+    if dest == "key_positions":
+        return list(parse_positions(value) if isinstance(value, str) else map(float, value))
+    if dest == "max_prompt_tokens":
+        return value or 0
+    return value
+
+
+def changed_on_resume(args: argparse.Namespace, typed: set[str], manifest: dict) -> str | None:
+    """``run --resume`` with a long-context option that differs from the run's: one line naming it (the run's
+    value and the one asked), else None. ``--filler auto`` agrees with whichever filler it resolved to."""
+    was = recorded(manifest)
+    out = []
+    for dest in sorted(typed & (KEY_OPTIONS | LCC_OPTIONS)):
+        now = getattr(args, dest, None)
+        if now is None or dest not in was or (dest == "filler" and now == "auto"):
+            continue
+        if _norm(dest, now) != _norm(dest, was[dest]):
+            flag = {"balanced_n": "lcc-balanced-n", "balance_seed": "lcc-balance-seed"}.get(dest, dest)
+            out.append(f"--{flag.replace('_', '-')} {now} (the run: {_show(was[dest])})")
+    return "; ".join(out) or None
+
+
+def _show(value: Any) -> str:
+    return ",".join(f"{x:g}" if isinstance(x, float) else str(x) for x in value) if isinstance(value, list) \
+        else str(value)
