@@ -2,9 +2,10 @@
 
 ``drive(call, data)`` gets ``call``, which sends one call to the sample's process and waits for the answer
 while init keeps draining the sample's output (``call.send_ahead(requests)`` sends calls the driver is sure to
-make in one write, so their answers come without a round trip each), and the spec's ``driver_data``, which never leaves init. Only
-plain values come back (``plain.loads``: no object of the sample's), a builtin exception class is re-raised as
-itself, any other as ``SampleRaised``, a dead or late sample as ``SampleGone``. Standard library only.
+make in one write, so their answers come without a round trip each), and the spec's ``driver_data``, which
+never leaves init. Only plain values come back (``plain.loads``: no object of the sample's), a builtin exception
+class is re-raised as itself, any other as ``SampleRaised``, a dead or late sample as ``SampleGone``. Standard
+library only.
 """
 
 import builtins
