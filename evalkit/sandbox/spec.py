@@ -71,26 +71,27 @@ class ExecSpec:
 
     def wire(self) -> dict:
         """The spec as JSON values, ``driver_data`` plain-encoded: what the worker reads and what the identity
-        hashes. Made once per spec (a spec is immutable); callers must not change it."""
+        hashes; kept on the spec (immutable) when its driver data is shared. Callers must not change it."""
         w = self.__dict__.get("_wire")
         if w is None:
             from evalkit.sandbox.plain import encode
 
             data = self.driver_data
-            hit = _ENCODED.get(id(data))
+            hit = _ENCODED.get(id(data)) if self.share_driver_data else None
             if hit is None or hit[0] is not data:
                 enc = encode(data)
-                key = hashlib.sha256(json.dumps(enc, sort_keys=True).encode()).hexdigest()
-                hit = (data, enc, key)
-                if isinstance(data, (dict, list)):  # shared by the specs of one problem: encoded once
+                key = None
+                if self.share_driver_data:  # one object for the specs of a problem: encoded once, named by hash
+                    key = hashlib.sha256(json.dumps(enc, sort_keys=True).encode()).hexdigest()
                     if len(_ENCODED) >= 512:
                         _ENCODED.pop(next(iter(_ENCODED)))
-                    _ENCODED[id(data)] = hit
+                    _ENCODED[id(data)] = (data, enc, key)
+                hit = (data, enc, key)
             w = {"steps": [dict(vars(st)) for st in self.steps], "files": [list(f) for f in self.files],
                  "driver": self.driver, "driver_data": hit[1], "driver_timeout_s": self.driver_timeout_s}
             if self.share_driver_data:
                 w |= {"share_driver_data": True, "driver_data_key": hit[2]}
-            self.__dict__["_wire"] = w
+                self.__dict__["_wire"] = w  # the encoded data is the problem's, shared: keeping it costs little
         return w
 
     @classmethod
