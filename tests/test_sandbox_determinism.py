@@ -50,3 +50,27 @@ def test_three_runs_identical_verdicts_one_under_load():
     assert first[("spin", "loop")] == "timeout"
     assert first[("slow-but-ok", "x")] == "passed"
     assert {v for v in first.values()} == {"passed", "failed", "error", "timeout"}
+
+
+def test_workers_outlive_the_threads_that_started_them():
+    """A worker dies with the thread that forked it (PR_SET_PDEATHSIG): the pool starts and replaces workers
+    from one thread of its own, so the workers of ``start`` are still there for every ``run``."""
+    import threading
+    import time
+
+    from evalkit.sandbox import SandboxConfig
+    from evalkit.sandbox.pool import Job, SandboxPool
+    from evalkit.sandbox.spec import ExecSpec, Step
+
+    spec = ExecSpec(steps=(Step(python="pass", name="run"),))
+    with SandboxPool(SandboxConfig(), workers=2) as pool:
+        pids = [w.proc.pid for w in pool._workers]
+        time.sleep(0.5)
+        assert [w.proc.poll() for w in pool._workers] == [None, None]
+        for _ in range(2):
+            t = threading.Thread(target=pool.run, args=([Job(i, spec) for i in range(4)], lambda j, f: None))
+            t.start()
+            t.join()
+        time.sleep(0.3)
+        assert [w.proc.pid for w in pool._workers] == pids
+        assert [w.proc.poll() for w in pool._workers] == [None, None]

@@ -68,6 +68,39 @@ class SandboxError(RuntimeError):
     pass
 
 
+class _Spawner:
+    """Starts the workers' processes from one thread that lives as long as the pool: a worker dies with its
+    parent (``PR_SET_PDEATHSIG``), and Linux sends that signal when the *thread* that forked it ends, so a worker
+    started from a short-lived thread (one per worker at start, the run's threads on a replacement) would be
+    dead by the next ``run``."""
+
+    def __init__(self) -> None:
+        self._q: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="evalkit-sandbox-spawner", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while (item := self._q.get()) is not None:
+            fn, box, done = item
+            try:
+                box.append(fn())
+            except BaseException as e:  # handed back to the caller
+                box.append(e)
+            done.set()
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        box: list = []
+        done = threading.Event()
+        self._q.put((fn, box, done))
+        done.wait()
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
+
+    def stop(self) -> None:
+        self._q.put(None)
+
+
 @dataclass
 class Job:
     key: Any  # opaque to the pool: returned with the facts
@@ -75,7 +108,7 @@ class Job:
 
 
 class _Worker:
-    def __init__(self, cfg: SandboxConfig, cpu: int | None = None) -> None:
+    def __init__(self, cfg: SandboxConfig, cpu: int | None = None, spawner: _Spawner | None = None) -> None:
         self.scratch = tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-")
         os.chmod(self.scratch, 0o755)
         wcfg = cfg.to_dict() | {"scratch": self.scratch, "sample_uid": 1_000_000 + secrets.randbelow(1 << 30),
@@ -88,10 +121,13 @@ class _Worker:
             "PYTHONUNBUFFERED": "1",
         }
         self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_CMD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self.stderr, env=env, cwd="/", start_new_session=True,
-        )
+        def popen() -> subprocess.Popen:
+            return subprocess.Popen(
+                [sys.executable, "-c", _WORKER_CMD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=self.stderr, env=env, cwd="/", start_new_session=True,
+            )
+
+        self.proc = spawner.call(popen) if spawner is not None else popen()
         self.buf = b""
         ready = self._read_line(60.0)
         if ready is None or not ready.get("ready"):
@@ -173,6 +209,7 @@ class SandboxPool:
         self.config = config or SandboxConfig()
         self.n_workers = max(1, workers or default_workers())
         self._workers: list[_Worker] = []
+        self._spawner: _Spawner | None = None
         self.layers: dict = {}
 
     def __enter__(self) -> SandboxPool:
@@ -184,11 +221,13 @@ class SandboxPool:
 
     def start(self) -> None:
         _remove_stale_scratch()
+        if self._spawner is None:
+            self._spawner = _Spawner()
         results: list[_Worker | BaseException] = [None] * self.n_workers  # type: ignore[list-item]
 
         def spawn(i: int) -> None:
             try:
-                results[i] = _Worker(self.config, self._cpu(i))
+                results[i] = _Worker(self.config, self._cpu(i), self._spawner)
             except BaseException as e:  # reported below
                 results[i] = e
 
@@ -218,6 +257,9 @@ class SandboxPool:
         for w in self._workers:
             w.close()
         self._workers = []
+        if self._spawner is not None:
+            self._spawner.stop()
+            self._spawner = None
 
     def info(self) -> dict:
         """What the results record: limits and the isolation layers that were active."""
@@ -241,7 +283,7 @@ class SandboxPool:
     def _replace(self, idx: int) -> str | None:
         self._workers[idx].close()
         try:
-            self._workers[idx] = _Worker(self.config, self._cpu(idx))
+            self._workers[idx] = _Worker(self.config, self._cpu(idx), self._spawner)
         except SandboxError as e:
             return str(e)
         return None
