@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,7 @@ sys.path.insert(0, str(REPO))
 from evalkit.registry import get_task  # noqa: E402
 from evalkit.sandbox import SandboxConfig  # noqa: E402
 from evalkit.sandbox.pool import Job, SandboxPool  # noqa: E402
+from evalkit.sandbox.spec import ExecSpec, Step  # noqa: E402
 
 COMMENT = {"cpp": "//", "java": "//", "php": "//", "ts": "//", "cs": "//", "sh": "#", "py": "#"}
 REPEAT = {"php": 8, "sh": 12, "py": 8}  # copies of the fixture per round where one copy runs in ~0.1 s
@@ -79,14 +81,19 @@ class Evalkit:
     def __init__(self, task, workers: int) -> None:
         self.pool = SandboxPool(SandboxConfig(extra_paths=tuple(task.sandbox_paths())), workers=workers)
         self.pool.start()
-        # Workers started from this (long-lived) thread. The pool starts its workers from threads that end
-        # right away, and a worker dies with the thread that started it (its PR_SET_PDEATHSIG): every
-        # pool.run would then begin by starting them again. Measured once here, then left out.
+        # The pool starts its workers from threads that end at once (start) or with the run (a replacement),
+        # and a worker dies with the thread that started it (its PR_SET_PDEATHSIG): each pool.run would begin
+        # by starting every worker again. That cost is measured here (a trivial job per worker with dead workers,
+        # then with live ones), then left out: the workers are started again from this thread, which outlives
+        # the runs, as a pool whose workers live as long as it would have them.
+        trivial = [Job(i, ExecSpec(steps=(Step(argv=("true",), name="run"),))) for i in range(workers)]
         t0 = time.perf_counter()
-        self.pool.run([], lambda *_: None)
-        self.restart_s = time.perf_counter() - t0
+        self.pool.run(trivial, lambda *_: None)
+        t1 = time.perf_counter()
         for i in range(len(self.pool._workers)):
             self.pool._replace(i)
+        self.pool.run(trivial, lambda *_: None)
+        self.restart_s = (t1 - t0) - (time.perf_counter() - t1)
 
     def __call__(self, progs) -> tuple[float, dict]:
         outcomes = {}
@@ -141,11 +148,19 @@ def _bare_one(pr) -> int:
             r = subprocess.run([a.format(f=f, d=d) for a in build], capture_output=True, timeout=60, env=env)
             if r.returncode:
                 return r.returncode
+        p = subprocess.Popen([a.format(f=f, d=d) for a in run], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env, cwd=d, start_new_session=True)
         try:
-            return subprocess.run([a.format(f=f, d=d) for a in run], capture_output=True, timeout=15, env=env,
-                                  cwd=d).returncode
+            p.communicate(timeout=15)
+            return p.returncode
         except subprocess.TimeoutExpired:
             return -1
+        finally:  # what the program started (a Bash loop's subshells) ends with it
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.communicate()
 
 
 class Bare:
@@ -207,6 +222,7 @@ def bench_language(lang: str, args) -> dict:
     print(f"{lang:5} n={n:3}  evalkit {n / total['evalkit']:6.2f}/s  MultiPL-E {n / total['multiple']:6.2f}/s  "
           f"bare {n / total['bare']:6.2f}/s  x{fig['vs_multiple']:.2f} vs MultiPL-E (rounds {min(spread):.2f}-"
           f"{max(spread):.2f}), {100 * fig['vs_bare']:.0f}% of bare; load {load0[0]:.1f}->{load1[0]:.1f}; "
+          f"pool.run restart {fig['pool_restart_s']:.2f} s (left out); "
           f"disagreements {disagree}"
           + "".join(f"\n      {r['id']} {r['task_id']} expect={r['expect']} evalkit={r['evalkit']} "
                     f"multiple={r['multiple']}{' (known difference)' if r['known_difference'] else ''}"
@@ -227,10 +243,16 @@ def main() -> None:
     ap.add_argument("--programs", default=str(REPO / "tests/data/multiple/programs.json"))
     ap.add_argument("--data-dir", default=str(REPO / "tests/data/multiple"))
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--stock-mono", action="store_true",
+                    help="MultiPL-E's and the bare column's mono without ahead-of-time images (MONO_ENV_OPTIONS="
+                         "-O=-aot), as on a stock Debian machine, where no image of mcs.exe exists; evalkit's steps "
+                         "set their own MONO_ENV_OPTIONS")
     args = ap.parse_args()
+    if args.stock_mono:
+        os.environ["MONO_ENV_OPTIONS"] = "-O=-aot"
     print(f"workers {args.workers} per column, {os.cpu_count()} CPUs; evalkit = the sandbox pool, MultiPL-E = its "
           f"eval_string_script, bare = its commands through subprocess.run", flush=True)
-    report = {"workers": args.workers, "cpus": os.cpu_count(), "languages": {}}
+    report = {"workers": args.workers, "cpus": os.cpu_count(), "stock_mono": args.stock_mono, "languages": {}}
     for lang in [x for x in args.langs.split(",") if x]:
         report["languages"][lang] = bench_language(lang, args)
     if args.json:
