@@ -92,8 +92,9 @@ class Evalkit:
         t1 = time.perf_counter()
         for i in range(len(self.pool._workers)):
             self.pool._replace(i)
+        t2 = time.perf_counter()
         self.pool.run(trivial, lambda *_: None)
-        self.restart_s = (t1 - t0) - (time.perf_counter() - t1)
+        self.restart_s = (t1 - t0) - (time.perf_counter() - t2)
 
     def __call__(self, progs) -> tuple[float, dict]:
         outcomes = {}
