@@ -188,6 +188,7 @@ def test_multiple_own_evaluator_gives_the_same_status_per_sample(tmp_path):
 
     r = subprocess.run([sys.executable, str(REPO / "bench" / "multiple.py"), "--multiple",
                         os.environ["EVALKIT_MULTIPLE_EVALUATOR"], "--langs", ",".join(here), "--with-timeouts",
+                        "--rounds", "1", "--repeat", "1",
                         "--json", str(tmp_path / "b.json")], capture_output=True, text=True, timeout=1800,
                        env={**os.environ, "PYTHONPATH": str(REPO)})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]

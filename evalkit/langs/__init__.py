@@ -11,10 +11,15 @@ Standard library only, no task knowledge: tasks (``tasks/multiple.py``) pick a l
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from evalkit.errors import UserError
 from evalkit.sandbox.spec import Step
@@ -87,3 +92,43 @@ def alternatives(program: str) -> tuple[str, ...]:
     the way (``/usr/bin/java`` -> ``/etc/alternatives/java`` -> the JDK), which the minimal ``/etc`` lacks."""
     found = shutil.which(program)
     return (found,) if found else ()
+
+
+def cache_root() -> Path:
+    """Where evalkit keeps what it builds once per machine: ``$EVALKIT_CACHE_DIR``, default
+    ``$XDG_CACHE_HOME/evalkit`` (``~/.cache/evalkit``)."""
+    d = os.environ.get("EVALKIT_CACHE_DIR")
+    if d:
+        return Path(d).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "evalkit"
+
+
+def cache_key(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def built_once(kind: str, key: str, marker: str, build: Callable[[Path], bool]) -> Path | None:
+    """``cache_root()/kind/key``, built by ``build(folder)`` (True: success) the first time, where ``marker``
+    (a path inside it) is missing; built in a temporary folder renamed into place, so a half-built cache is
+    never seen and two processes building at once are harmless. None where it cannot be built."""
+    final = cache_root() / kind / key
+    if (final / marker).exists():
+        return final
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".build-"))
+        try:
+            ok = build(tmp)
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+        if not ok or not (tmp / marker).exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+            return None
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another process built it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError:
+        return None
+    return final if (final / marker).exists() else None

@@ -10,26 +10,17 @@ built, the plain command runs.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
-from evalkit.langs import Language, Rules, alternatives
+from evalkit.langs import Language, Rules, alternatives, built_once, cache_key
 from evalkit.sandbox.spec import Step
 
 STD = "-std=c++17"
 RUN_MEMORY_MB = 1024  # address space of the program: HumanEval programs use a few MiB; a memory bomb ends fast
 _PCH: dict[str, str | None] = {}
-
-
-def cache_root() -> Path:
-    d = os.environ.get("EVALKIT_CACHE_DIR")
-    if d:
-        return Path(d).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "evalkit"
 
 
 def _stdcpp_header() -> str | None:
@@ -58,28 +49,17 @@ def precompiled_header() -> str | None:
         version = subprocess.run(["g++", "--version"], capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    key = hashlib.sha256(f"{version}\0{os.path.realpath(gpp)}\0{header}\0{os.stat(header).st_mtime_ns}\0{STD}"
-                         .encode()).hexdigest()[:16]
-    final = cache_root() / "cpp-pch" / key
-    if not (final / "bits" / "stdc++.h.gch").is_file():
-        try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".build-"))
-            (tmp / "bits").mkdir()
-            os.symlink(header, tmp / "bits" / "stdc++.h")  # g++ wants the header beside its .gch
-            r = subprocess.run(["g++", STD, "-x", "c++-header", header, "-o", str(tmp / "bits" / "stdc++.h.gch")],
-                               capture_output=True, timeout=600)
-            if r.returncode != 0:
-                shutil.rmtree(tmp, ignore_errors=True)
-                return None
-            os.chmod(tmp, 0o755)
-            try:
-                os.rename(tmp, final)
-            except OSError:  # another process built it first
-                shutil.rmtree(tmp, ignore_errors=True)
-        except (OSError, subprocess.SubprocessError):
-            return None
-    _PCH["dir"] = str(final)
+
+    def build(tmp: Path) -> bool:
+        (tmp / "bits").mkdir()
+        os.symlink(header, tmp / "bits" / "stdc++.h")  # g++ wants the header beside its .gch
+        r = subprocess.run(["g++", STD, "-x", "c++-header", header, "-o", str(tmp / "bits" / "stdc++.h.gch")],
+                           capture_output=True, timeout=600)
+        return r.returncode == 0
+
+    key = cache_key(version, os.path.realpath(gpp), header, str(os.stat(header).st_mtime_ns), STD)
+    final = built_once("cpp-pch", key, "bits/stdc++.h.gch", build)
+    _PCH["dir"] = str(final) if final else None
     return _PCH["dir"]
 
 
