@@ -40,6 +40,7 @@ from evalkit.task import FimPrompt
 
 _STOP_WINDOW = 24  # the eager path's stop rule: a stop sequence in the text of the last 24 new tokens
 _SLOT_CAP = 256
+_SCORES_FLOOR = 256 << 20  # bytes of prefill attention scores always allowed (see _chunk)
 
 
 def window_of(model: Any) -> int:
@@ -232,12 +233,15 @@ class FastEngine:
     # ------------------------------------------------------------------------------------------------
     def _chunk(self, rows: int, length: int) -> int:
         """Prefill chunk: the attention scores of a chunk (rows x heads x chunk x length, float32 at worst) within
-        an eighth of the KV cache's size, 64 to 2048 columns."""
+        an eighth of the KV cache's size or 256 MiB (the room ``_plan`` keeps for activations), whichever is
+        larger, 64 to 2048 columns. (Without the floor a small cache cut every prefill into 64-column chunks:
+        one forward call per 64 columns, 0.42 prefill calls per request on the greedy HumanEval proxy.)"""
         if self.chunk:
             return self.chunk
         heads = int(getattr(self.model.config, "num_attention_heads", None) or self.model.config.n_head)
         kv = sum(t.numel() * t.element_size() for t in self.K + self.V)
-        c = max(64, min(2048, kv // 8 // max(1, rows * heads * length * 4)))
+        room = max(kv // 8, _SCORES_FLOOR)
+        c = max(64, min(2048, room // max(1, rows * heads * length * 4)))
         return 1 << (c.bit_length() - 1)
 
     def _prefill(self, group: list[tuple[list[int], list[int]]]) -> Any:
