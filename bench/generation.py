@@ -271,7 +271,9 @@ def proxies(args: argparse.Namespace) -> int:
         f"attention columns read per real column: {r['attention columns read per real column']} "
         f"(FlexAttention, {16}-column blocks; SDPA fallback: "
         f"{r['attention columns read per real column (SDPA fallback)']})",
-        f"host synchronisations per 100 decode steps: {r['host synchronisations per 100 decode steps']}",
+        f"host synchronisations per 100 decode steps: {r['host synchronisations per 100 decode steps']} "
+        f"({r['host synchronisations per 100 decode steps, device idle']} with the device idle; double-buffered "
+        "outputs)",
         f"prefill forward calls per request: {gh['prefill forward calls per request']} (greedy HumanEval-like); "
         f"{r['prefill forward calls per request']} (realistic)",
         f"graph captures per run: {s1['graph_captures']} for 1 task, {s3['graph_captures']} for 3 tasks",

@@ -34,6 +34,7 @@ from typing import Any
 
 from evalkit.backends import slots as sl
 from evalkit.backends.base import GenerationParams, GenerationRequest, OnResult
+from evalkit.backends.engine_compile import CompiledStep, wanted
 from evalkit.backends.graphs import capture
 from evalkit.backends.sampling import _M32, _mix32, _mul32, pick, sampling_probs, uniform  # noqa: F401
 from evalkit.task import FimPrompt
@@ -108,7 +109,8 @@ class FastEngine:
         self.use_graphs = self.cuda
         self.count_columns = False  # bench/tests: replay the attention reads of every step (host syncs)
         self.stats: dict[str, Any] = {"graph_captures": 0, "graph_capture_s": 0.0, "prefill_calls": 0,
-                                      "requests": 0, "decode_steps": 0, "host_syncs": 0, "allocations": 0,
+                                      "requests": 0, "decode_steps": 0, "host_syncs": 0, "host_stalls": 0,
+                                      "allocations": 0,
                                       "slots_allocated": 0, "cols_real": 0, "cols_flex": 0, "cols_sdpa": 0}
         self._layer_cls, self._cache_cls = sl.cache_classes()
         sl.register()
@@ -121,6 +123,8 @@ class FastEngine:
         self.chunk = int(os.environ.get("EVALKIT_PREFILL_CHUNK", "0")) or None  # None: from memory (_chunk)
         self.flex_fn: Any = None
         self.prefill_tokens = 16384 if self.cuda else 4096  # padded prompt tokens per prefill call
+        self._fused: Any = None  # the compiled step (evalkit/backends/engine_compile.py), made on first use
+        self.compile_step = wanted(backend, self.cuda)
 
     # ------------------------------------------------------------------------------------------------
     def _kv_shapes(self) -> list[tuple[int, int, Any]]:
@@ -151,7 +155,12 @@ class FastEngine:
                 self._prefill([(ids[:-1], [1])])  # slot 1: the write positions are really per slot
                 self.tok[1], self.pos[1], self.done[1] = ids[-1], n, False
                 self.lens[:2] = self.pos[:2] + 1
-                got = self._decode(2, self.max_len)[1].float()
+                ctx = {"kind": self.kind, "lens": self.lens[:2], "kv_len": self.max_len}
+                if self.kind == "flex":
+                    ctx["flex"] = sl.flex_block_mask(self.lens[:2], self.max_len)
+                    sl.CTX.extra["flex_fn"] = self._flex()
+                with sl.engaged(self.model, "decode", **ctx):
+                    got = self._forward(2)[1].float()
                 err = float((got - ref).abs().max() / ref.abs().max().clamp(min=1e-6))
                 written = all(bool(k[1, :, n].abs().sum() > 0) for k in self.K)
         except Exception as e:  # any error: the model does not take the slot cache
@@ -198,7 +207,7 @@ class FastEngine:
 
     def _free(self) -> None:
         self.K = self.V = None
-        self._runners, self._caches, self._pool = {}, {}, None
+        self._runners, self._caches, self._pool, self._fused = {}, {}, None, None
         if self.cuda:
             self.torch.cuda.empty_cache()
 
@@ -227,6 +236,12 @@ class FastEngine:
         if ends:
             self.end_table[torch.tensor(ends, device=dev)] = True
 
+    def h2d(self, values: list[int]) -> Any:
+        """A long tensor on the device from host ints without waiting for the device (CUDA: from pinned memory,
+        non-blocking; a plain copy waits for the queued steps)."""
+        t = self.torch.tensor(values, dtype=self.torch.long)
+        return t.pin_memory().to(self.dev, non_blocking=True) if self.cuda else t
+
     def _state(self) -> list[Any]:
         return [self.tok, self.pos, self.count, self.done, self.out, self.lens]
 
@@ -248,12 +263,12 @@ class FastEngine:
         """Prompts (with the slots each fills) through the model together, left-padded, in chunks, writing their
         keys/values into the first slot of each; then one copy per layer into the other slots. Last logits [b, V]."""
         torch, dev = self.torch, self.dev
-        first = torch.tensor([s[0] for _, s in group], device=dev)
+        first = self.h2d([s[0] for _, s in group])
         lens = [len(ids) for ids, _ in group]
         width = max(lens)
         pad = self.b.tok.pad_token_id or 0
-        ids = torch.tensor([[pad] * (width - len(x)) + x for x, _ in group], device=dev)
-        off = torch.tensor([width - n for n in lens], device=dev)
+        ids = self.h2d([[pad] * (width - len(x)) + x for x, _ in group])
+        off = self.h2d([width - n for n in lens])
         col = torch.arange(width, device=dev)
         real = col[None, :] - off[:, None]  # each column's real position (negative: pad)
         wpos = torch.where(real >= 0, real, self.max_len - 1)  # pads: a scratch position, written before it is read
@@ -275,24 +290,24 @@ class FastEngine:
         src = [s[0] for _, s in group for _ in s[1:]]
         dst = [d for _, s in group for d in s[1:]]
         if dst:  # the other samples of each prompt: one copy per layer
-            si, di = torch.tensor(src, device=dev), torch.tensor(dst, device=dev)
+            si, di = self.h2d(src), self.h2d(dst)
             for t in (*self.K, *self.V):
                 t[di, :, :width] = t[si, :, :width]
         return logits
 
-    def _decode(self, n: int, kv_len: int) -> Any:
-        """Logits of one decode step of the first n slots (tok at pos), through the engine's attention."""
+    def _cache(self, n: int) -> Any:
+        """The slot cache over the first n slots (made once per bucket, outside the compiled step: no recompile)."""
         cache = self._caches.get(n)
         if cache is None:
             cache = self._cache_cls([self._layer_cls(k[:n], v[:n], pos=self.pos[:n]) for k, v in zip(self.K, self.V)])
             self._caches[n] = cache
-        ctx: dict[str, Any] = {"kind": self.kind, "lens": self.lens[:n], "kv_len": kv_len}
-        if self.kind == "flex":
-            ctx["flex"] = sl.flex_block_mask(self.lens[:n], self.max_len)
-            sl.CTX.extra["flex_fn"] = self._flex()
-        with sl.engaged(self.model, "decode", **ctx):
-            out = self.model(input_ids=self.tok[:n, None], position_ids=self.pos[:n, None], use_cache=True,
-                             **{self.b._cache_arg: cache})
+        return cache
+
+    def _forward(self, n: int) -> Any:
+        """Logits of one decode step of the first n slots (tok at pos), through the engine's attention (the
+        caller has engaged it)."""
+        out = self.model(input_ids=self.tok[:n, None], position_ids=self.pos[:n, None], use_cache=True,
+                         **{self.b._cache_arg: self._cache(n)})
         return out.logits[:, -1, :]
 
     def _flex(self) -> Any:
@@ -303,11 +318,23 @@ class FastEngine:
         return self.flex_fn
 
     def _step(self, n: int, kv_len: int) -> None:
-        """One decode step of the first n slots (static shapes: graph-capturable)."""
+        """One decode step of the first n slots (static shapes: graph-capturable): the rows' lengths and the
+        attention's context here, the rest in ``_core`` (compiled where ``compile_step`` says so)."""
+        torch = self.torch
+        self.lens[:n].copy_(torch.where(self.done[:n], 1, self.pos[:n] + 1))
+        ctx: dict[str, Any] = {"kind": self.kind, "lens": self.lens[:n], "kv_len": kv_len}
+        if self.kind == "flex":
+            ctx["flex"] = sl.flex_block_mask(self.lens[:n], self.max_len)
+            sl.CTX.extra["flex_fn"] = self._flex()
+        self._cache(n)
+        with sl.engaged(self.model, "decode", **ctx):
+            (self._fused or self._core)(n, kv_len)
+
+    def _core(self, n: int, kv_len: int) -> None:
+        """The model's forward through the slot cache, sampling, and the state updates of one decode step."""
         torch = self.torch
         tok, pos, count, done = self.tok[:n], self.pos[:n], self.count[:n], self.done[:n]
-        self.lens[:n].copy_(torch.where(done, 1, pos + 1))
-        logits = self._decode(n, kv_len)
+        logits = self._forward(n)
         nxt = pick(logits, self.params, uniform(self.klo[:n], self.khi[:n], count))
         live = ~done
         nxt = torch.where(live, nxt, tok)
@@ -322,6 +349,8 @@ class FastEngine:
     def _runner(self, n: int, kv_len: int) -> Any:
         key = (n, 0 if self.kind == "flex" else kv_len)
         if key not in self._runners:
+            if self.compile_step and self._fused is None:
+                self._fused = CompiledStep(self.torch, self._core, lambda: self._state(), self.stats)
             fn = lambda: self._step(n, kv_len)  # noqa: E731
             replay = None
             if self.use_graphs:
@@ -362,6 +391,8 @@ class FastEngine:
                 self.slot_cap = max(1, min(self.slot_cap, self.slots if hasattr(self, "slots") else 256) // 2)
                 print(f"evalkit: notice: out of memory in the fast engine; going on with at most {self.slot_cap} "
                       "slots", file=sys.stderr)
+        self.stats["host_syncs"] += 1  # the end of the task (the last burst in flight finishes): counted on CPU too
+        self.stats["host_stalls"] += 1
         if self.cuda:
             torch.cuda.synchronize(self.dev)
         self.stats["generate_s"] = time.perf_counter() - t_start
