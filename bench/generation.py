@@ -14,7 +14,8 @@ Useful tokens = tokens up to each sequence's stop; useful tok/s = useful tokens 
 Methods: ``fast`` (evalkit's fast engine, --batch-size auto), ``padded`` (``generate``, all sequences in one
 left-padded batch, dynamic cache), ``static`` (``generate`` with ``cache_implementation="static"``, one padded
 batch; compiled on CUDA; its second call is timed), ``eager`` (evalkit's eager backend, batch 64 and 128),
-``bigcode`` (one prompt x --samples per ``generate`` call), ``fast_x4`` (4x the workload). The figures go to
+``bigcode`` (one prompt x --samples per ``generate`` call), ``fast_x4`` (4x the workload), ``fast_step_eager``
+(the fast engine with its compiled step off: ``fast`` compiles it on CUDA, evalkit/backends/engine_compile.py). The figures go to
 stdout and, as JSON, to --json. --budget stops starting new methods after that many seconds.
 """
 
@@ -125,7 +126,7 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--min-new", type=int, default=40)
     ap.add_argument("--max-new", type=int, default=256)
-    ap.add_argument("--methods", default="fast,padded,static,eager,bigcode,fast_x4")
+    ap.add_argument("--methods", default="fast,padded,static,eager,bigcode,fast_x4,fast_step_eager")
     ap.add_argument("--budget", type=float, default=float(os.environ.get("BUDGET_S", "300")))
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--proxies", action="store_true",
@@ -177,14 +178,15 @@ def main() -> int:
                 model.generate(torch.tensor([s], device=args.device), num_return_sequences=args.samples,
                                logits_processor=lp, **gen_kw)
 
-    def backend_for(engine: str, batch_size: str | int) -> HFBackend:
-        b = HFBackend(tok_dir, device=args.device, load_weights=False, batch_size=batch_size, engine=engine)
+    def backend_for(engine: str, batch_size: str | int, compile_step: str = "auto") -> HFBackend:
+        b = HFBackend(tok_dir, device=args.device, load_weights=False, batch_size=batch_size, engine=engine,
+                      compile_step=compile_step)
         b.attach(model)
         b.eos_ids = set()  # random weights: stop at the drawn length (or a stop string), as the HF side does
         b.engine_name()  # resolve (and probe) the engine before the clock starts
         return b
 
-    def evalkit(b: HFBackend, copies: int = 1) -> int:
+    def evalkit(b: HFBackend, copies: int = 1, tag: str | None = None) -> int:
         reqs = [GenerationRequest(key=("humaneval", f"{i}#{c}", j), prompt=prompts[i], stop=STOPS,
                                   seed=sample_seed(0, "humaneval", f"{i}#{c}", j),
                                   max_new_tokens=int(lengths[i * args.samples + j]))
@@ -194,7 +196,7 @@ def main() -> int:
                    lambda r, gen: made.append(gen.n_tokens))
         fast = getattr(b, "_fast", None)
         if fast is not None:
-            tag = "fast" if copies == 1 else f"fast_x{copies}"
+            tag = tag or ("fast" if copies == 1 else f"fast_x{copies}")
             bench.log(**{f"{tag}_engine": {k: (round(v, 2) if isinstance(v, float) else v)
                                            for k, v in fast.stats.items()}})
         return sum(made)
@@ -206,6 +208,9 @@ def main() -> int:
     if "fast" in methods:
         fast_backend = backend_for("fast", "auto")
         rates["fast"] = bench.measure("fast", lambda: evalkit(fast_backend))
+    if "fast_step_eager" in methods:  # the fast engine without the compiled step (auto compiles it on CUDA)
+        plain_backend = backend_for("fast", "auto", compile_step="off")
+        rates["fast_step_eager"] = bench.measure("fast_step_eager", lambda: evalkit(plain_backend, tag="fast_step_eager"))
     if "padded" in methods:
         rates["padded"] = bench.measure("padded", hf_padded, useful)
     if "static" in methods:

@@ -117,6 +117,7 @@ class FastEngine:
         self.K: list[Any] | None = None
         self._runners: dict[tuple[int, int], Any] = {}
         self._caches: dict[int, Any] = {}
+        self._masks: dict[int, Any] = {}  # decode flex: one BlockMask per batch bucket, refreshed in place
         self._pool: Any = None
         self.slot_cap = _SLOT_CAP
         self.kind = os.environ.get("EVALKIT_DECODE_ATTENTION") or ("flex" if self.cuda and _flex_ok() else "sdpa")
@@ -207,7 +208,7 @@ class FastEngine:
 
     def _free(self) -> None:
         self.K = self.V = None
-        self._runners, self._caches, self._pool, self._fused = {}, {}, None, None
+        self._runners, self._caches, self._masks, self._pool, self._fused = {}, {}, {}, None, None
         if self.cuda:
             self.torch.cuda.empty_cache()
 
@@ -324,7 +325,10 @@ class FastEngine:
         self.lens[:n].copy_(torch.where(self.done[:n], 1, self.pos[:n] + 1))
         ctx: dict[str, Any] = {"kind": self.kind, "lens": self.lens[:n], "kv_len": kv_len}
         if self.kind == "flex":
-            ctx["flex"] = sl.flex_block_mask(self.lens[:n], self.max_len)
+            mask = self._masks.get(n)
+            if mask is None:
+                mask = self._masks[n] = sl.flex_block_mask(self.lens[:n], self.max_len)
+            ctx["flex"] = sl.refresh_block_mask(mask, self.lens[:n])
             sl.CTX.extra["flex_fn"] = self._flex()
         self._cache(n)
         with sl.engaged(self.model, "decode", **ctx):

@@ -31,9 +31,10 @@ def wanted(backend: Any, cuda: bool) -> bool:
 
 
 class CompiledStep:
-    """``fn(n, kv_len)`` compiled once (dynamo compiles again per batch bucket and, on the SDPA fallback, per
-    length bucket: static shapes). The first call of each (n, kv_len) compiles: the state it changes is saved
-    first, and a failure restores it, says so once and makes every later call eager."""
+    """``fn(n, kv_len)`` compiled once per process (dynamo's automatic dynamic shapes: a second compile for the
+    second batch bucket makes the batch size symbolic, then every bucket reuses it). The first call of each
+    (n, kv_len) may compile: the state it changes is saved first, and a failure restores it, says so once and
+    makes every later call eager."""
 
     def __init__(self, torch: Any, fn: Callable[[int, int], None], state: Callable[[], list[Any]],
                  stats: dict[str, Any]) -> None:
@@ -59,7 +60,9 @@ class CompiledStep:
         try:
             if self.compiled is None:
                 mode = os.environ.get("EVALKIT_COMPILE_MODE") or None
-                self.compiled = self.torch.compile(self.eager, dynamic=False, mode=mode)
+                # dynamic=None: the first bucket static, the next makes the batch (and, on SDPA, the length)
+                # dynamic: two compiles for all buckets, not one per bucket
+                self.compiled = self.torch.compile(self.eager, dynamic=None, mode=mode)
             self.compiled(n, kv_len)
         except Exception as e:  # noqa: BLE001 - any compile failure: the eager step
             for t, s in zip(self.state(), saved):

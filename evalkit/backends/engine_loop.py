@@ -61,7 +61,7 @@ def run(eng: Any, encoded: list[tuple[list[int], GenerationRequest]], params: Ge
         for slot, (ids, req) in zip(free, take):
             by_prompt.setdefault(tuple(ids), []).append(slot)
             lim = req.max_new_tokens or params.max_new_tokens
-            rows[slot] = {"ids": ids, "req": req, "checked": 0, "toks": [], "born": launched, "known": 1,
+            rows[slot] = {"ids": ids, "req": req, "slot": slot, "checked": 0, "toks": [], "born": launched, "known": 1,
                           "known_at": launched, "limit": min(lim, max_len - len(ids)),
                           "stops": list(req.stop) + (["\n"] if req.single_line else [])}
         logits_of: dict[int, Any] = {}
@@ -87,9 +87,9 @@ def run(eng: Any, encoded: list[tuple[list[int], GenerationRequest]], params: Ge
     def snapshot(n: int) -> dict[str, Any]:
         """Counts, done flags and the tokens the host has not seen of the first n slots after burst ``launched``,
         copied asynchronously (CUDA: into pinned memory, an event to wait on)."""
-        seen = [r for r in rows[:n] if r is not None and r["born"] < launched]
-        lo = min((len(r["toks"]) for r in seen), default=0)
-        hi = max((bound(r, launched) for r in seen), default=0)
+        seen = [(i, r) for i, r in enumerate(rows[:n]) if r is not None and r["born"] < launched]
+        lo = min((len(r["toks"]) for _, r in seen), default=0)
+        hi = max((bound(r, launched) for _, r in seen), default=0)
         data = torch.cat([eng.count[:n, None], eng.done[:n, None].long(), eng.out[:n, lo:max(lo, hi)]], 1)
         event = None
         if eng.cuda:
@@ -97,22 +97,22 @@ def run(eng: Any, encoded: list[tuple[list[int], GenerationRequest]], params: Ge
             host.copy_(data, non_blocking=True)
             data, event = host, torch.cuda.Event()
             event.record()
-        return {"id": launched, "n": n, "lo": lo, "data": data, "event": event}
+        return {"id": launched, "rows": seen, "lo": lo, "data": data, "event": event}
 
     def look(snap: dict[str, Any]) -> list[int]:
-        """The host's check of one snapshot: stop strings in the new text, ends; the slots freed."""
+        """The host's check of one snapshot: stop strings in the new text, ends; the slots freed. The snapshot
+        names its rows (slots may have been compacted since: a row's data is at its slot of then)."""
         overlapped = snap["id"] < launched  # a later burst is queued behind it: the device is not idle
         eng.stats["host_syncs"] += 1
         eng.stats["host_stalls"] += 0 if overlapped else 1
         if snap["event"] is not None:
             snap["event"].synchronize()
         data, lo, freed = snap["data"].tolist(), snap["lo"], []
-        for slot in range(snap["n"]):
-            row = rows[slot]
-            if row is None or row["born"] >= snap["id"]:
-                continue  # empty, or admitted after this snapshot was taken
-            c, done = data[slot][0], bool(data[slot][1])
-            new = row["toks"][:lo] + data[slot][2: 2 + c - lo]
+        for i, row in snap["rows"]:
+            if row["slot"] is None:
+                continue  # finished at an earlier snapshot
+            c, done = data[i][0], bool(data[i][1])
+            new = row["toks"][:lo] + data[i][2: 2 + c - lo]
             row["toks"], row["known"], row["known_at"] = new, c, snap["id"]
             end = eng._stop_at(row, new, c) if row["stops"] else None
             if end is None and done:
@@ -121,8 +121,9 @@ def run(eng: Any, encoded: list[tuple[list[int], GenerationRequest]], params: Ge
                 row["checked"] = c
                 continue
             emit(row["req"], b.finished(row["ids"], row["req"], new[:end], end_ids))
-            rows[slot] = None
-            freed.append(slot)
+            rows[row["slot"]] = None
+            freed.append(row["slot"])
+            row["slot"] = None
         if freed:
             gone = eng.h2d(freed)
             eng.done[gone], eng.pos[gone] = True, 0
@@ -141,6 +142,8 @@ def run(eng: Any, encoded: list[tuple[list[int], GenerationRequest]], params: Ge
                 t[dst] = t[src]
             for s, d in moves:
                 rows[d], rows[s] = rows[s], None
+                rows[d]["slot"] = d
+            eng.stats["compactions"] = eng.stats.get("compactions", 0) + 1
             eng.done[len(used): n_used], eng.pos[len(used): n_used] = True, 0  # vacated: idle rows
         return len(used)
 
@@ -151,14 +154,9 @@ def run(eng: Any, encoded: list[tuple[list[int], GenerationRequest]], params: Ge
     while n_used:
         if not waiting:
             occupied = sum(r is not None for r in rows[:n_used])
-            if occupied and occupied <= n_used // 2:
-                if pending is not None:  # slots move: the snapshot in flight is read first
-                    look(pending)
-                    pending = None
-                n_used = compact(max((i + 1 for i in range(cap) if rows[i] is not None), default=0))
+            if occupied and occupied <= n_used // 2:  # the snapshot in flight names its rows: no wait
+                n_used = compact(n_used)
                 free_slots = []
-                if not n_used:
-                    break
         n = next(x for x in buckets if x >= n_used)
         live = [r for r in rows[:n] if r is not None]
         need = max(len(r["ids"]) + bound(r, launched + 1) for r in live)  # columns read in the next burst
