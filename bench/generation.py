@@ -2,7 +2,7 @@
 
     python bench/generation.py --from-config .gpu/codellama-7b --tokenizer .gpu/codellama-7b --device cuda --dtype bf16
     python bench/generation.py --smoke                    # a tiny Llama with the 32k Code Llama vocabulary, on CPU
-    python bench/generation.py --proxies --tokenizer ../shared/tokenizers/codellama-7b   # CPU proxies (issue 22)
+    python bench/generation.py --proxies     # CPU proxies (issue 22; tokenizer: --tokenizer, else $SHARED/tokenizers)
 
 Workload (the GPU engine issue's): the first --prompts HumanEval prompts through the Code Llama tokenizer,
 --samples each, sampled (T=0.8, top-p 0.95), every sequence stopping at its own length drawn from
@@ -242,7 +242,12 @@ def proxies(args: argparse.Namespace) -> int:
 
     args.smoke, args.device, args.dtype = True, "cpu", "fp32"
     model = build_model(args)
-    tok_dir = args.tokenizer or args.from_config
+    shared = Path(os.environ.get("SHARED", "../shared")) / "tokenizers" / "codellama-7b"
+    tok_dir = next((str(d) for d in (args.tokenizer, args.from_config, shared) if d and Path(d).is_dir()), None)
+    if tok_dir is None:
+        print(f"generation.py: no Code Llama tokenizer: pass --tokenizer DIR (or SHARED=... with {shared})",
+              file=sys.stderr)
+        return 2
 
     def make() -> HFBackend:
         b = HFBackend(tok_dir, device="cpu", load_weights=False, engine="fast")

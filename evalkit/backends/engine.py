@@ -9,14 +9,18 @@ How it works (``FastEngine.generate``):
     keys/values straight into their slots (one write per layer); the samples of one prompt get one copy per layer;
   * decode attention reads each row's real length: FlexAttention with a per-row length block mask on CUDA (one
     graph per batch bucket), or SDPA over a length bucket (the fallback, with a notice), GQA without K/V copies;
-  * each decode step is captured once per (run, batch bucket) as a CUDA graph (evalkit/backends/graphs.py: a
-    failed capture falls back to the eager step, with one line);
+  * the step's forward, sampling and state updates are compiled with ``torch.compile`` (on CUDA by default;
+    ``compile_step``: evalkit/backends/engine_compile.py; a failed compile goes on eagerly, with one line) and
+    each decode step is captured once per (run, batch bucket) as a CUDA graph around the compiled kernels
+    (evalkit/backends/graphs.py: a failed capture falls back to the eager step, with one line);
   * sampling (temperature, top-p by a threshold search: evalkit/backends/sampling.py) runs on the device with a
     counter-based random stream per sample, so a sample's draws do not depend on its batch;
   * EOS / end tokens, the per-request token limit and the model's window (``max_position_embeddings``, as the
-    eager path) are detected on the device; the host looks every ``check_every`` steps, checks stop strings in the
-    new text only, and cuts a finished row at the token where eager generation would have stopped; freed slots are
-    refilled in groups (an eighth of the slots, or all that wait), so prefill calls stay few;
+    eager path) are detected on the device; after each burst of ``check_every`` steps the host takes an
+    asynchronous snapshot of the counts, flags and new tokens, launches the next burst, and only then reads the
+    snapshot (double-buffered: stop strings are checked while the device works; evalkit/backends/engine_loop.py),
+    and cuts a finished row at the token where eager generation would have stopped; freed slots are refilled in
+    groups (an eighth of the slots, or all that wait), so prefill calls stay few;
   * out of memory during prefill, capture or decode: the unfinished requests start again with half the slots.
 
 Models whose cache layout does not fit (sliding-window or hybrid/recurrent layers, remote code, multi-device
