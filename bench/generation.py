@@ -2,7 +2,7 @@
 
     python bench/generation.py --from-config .gpu/codellama-7b --tokenizer .gpu/codellama-7b --device cuda --dtype bf16
     python bench/generation.py --smoke                    # a tiny Llama with the 32k Code Llama vocabulary, on CPU
-    python bench/generation.py --proxies --tokenizer ../shared/tokenizers/codellama-7b   # CPU proxies (issue 22)
+    python bench/generation.py --proxies     # CPU proxies (issue 22; tokenizer: --tokenizer, else $SHARED/tokenizers)
 
 Workload (the GPU engine issue's): the first --prompts HumanEval prompts through the Code Llama tokenizer,
 --samples each, sampled (T=0.8, top-p 0.95), every sequence stopping at its own length drawn from
@@ -14,7 +14,8 @@ Useful tokens = tokens up to each sequence's stop; useful tok/s = useful tokens 
 Methods: ``fast`` (evalkit's fast engine, --batch-size auto), ``padded`` (``generate``, all sequences in one
 left-padded batch, dynamic cache), ``static`` (``generate`` with ``cache_implementation="static"``, one padded
 batch; compiled on CUDA; its second call is timed), ``eager`` (evalkit's eager backend, batch 64 and 128),
-``bigcode`` (one prompt x --samples per ``generate`` call), ``fast_x4`` (4x the workload). The figures go to
+``bigcode`` (one prompt x --samples per ``generate`` call), ``fast_x4`` (4x the workload), ``fast_step_eager``
+(the fast engine with its compiled step off: ``fast`` compiles it on CUDA, evalkit/backends/engine_compile.py). The figures go to
 stdout and, as JSON, to --json. --budget stops starting new methods after that many seconds.
 """
 
@@ -125,7 +126,7 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--min-new", type=int, default=40)
     ap.add_argument("--max-new", type=int, default=256)
-    ap.add_argument("--methods", default="fast,padded,static,eager,bigcode,fast_x4")
+    ap.add_argument("--methods", default="fast,padded,static,eager,bigcode,fast_x4,fast_step_eager")
     ap.add_argument("--budget", type=float, default=float(os.environ.get("BUDGET_S", "300")))
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--proxies", action="store_true",
@@ -177,14 +178,15 @@ def main() -> int:
                 model.generate(torch.tensor([s], device=args.device), num_return_sequences=args.samples,
                                logits_processor=lp, **gen_kw)
 
-    def backend_for(engine: str, batch_size: str | int) -> HFBackend:
-        b = HFBackend(tok_dir, device=args.device, load_weights=False, batch_size=batch_size, engine=engine)
+    def backend_for(engine: str, batch_size: str | int, compile_step: str = "auto") -> HFBackend:
+        b = HFBackend(tok_dir, device=args.device, load_weights=False, batch_size=batch_size, engine=engine,
+                      compile_step=compile_step)
         b.attach(model)
         b.eos_ids = set()  # random weights: stop at the drawn length (or a stop string), as the HF side does
         b.engine_name()  # resolve (and probe) the engine before the clock starts
         return b
 
-    def evalkit(b: HFBackend, copies: int = 1) -> int:
+    def evalkit(b: HFBackend, copies: int = 1, tag: str | None = None) -> int:
         reqs = [GenerationRequest(key=("humaneval", f"{i}#{c}", j), prompt=prompts[i], stop=STOPS,
                                   seed=sample_seed(0, "humaneval", f"{i}#{c}", j),
                                   max_new_tokens=int(lengths[i * args.samples + j]))
@@ -194,7 +196,7 @@ def main() -> int:
                    lambda r, gen: made.append(gen.n_tokens))
         fast = getattr(b, "_fast", None)
         if fast is not None:
-            tag = "fast" if copies == 1 else f"fast_x{copies}"
+            tag = tag or ("fast" if copies == 1 else f"fast_x{copies}")
             bench.log(**{f"{tag}_engine": {k: (round(v, 2) if isinstance(v, float) else v)
                                            for k, v in fast.stats.items()}})
         return sum(made)
@@ -206,6 +208,9 @@ def main() -> int:
     if "fast" in methods:
         fast_backend = backend_for("fast", "auto")
         rates["fast"] = bench.measure("fast", lambda: evalkit(fast_backend))
+    if "fast_step_eager" in methods:  # the fast engine without the compiled step (auto compiles it on CUDA)
+        plain_backend = backend_for("fast", "auto", compile_step="off")
+        rates["fast_step_eager"] = bench.measure("fast_step_eager", lambda: evalkit(plain_backend, tag="fast_step_eager"))
     if "padded" in methods:
         rates["padded"] = bench.measure("padded", hf_padded, useful)
     if "static" in methods:
@@ -237,7 +242,12 @@ def proxies(args: argparse.Namespace) -> int:
 
     args.smoke, args.device, args.dtype = True, "cpu", "fp32"
     model = build_model(args)
-    tok_dir = args.tokenizer or args.from_config
+    shared = Path(os.environ.get("SHARED", "../shared")) / "tokenizers" / "codellama-7b"
+    tok_dir = next((str(d) for d in (args.tokenizer, args.from_config, shared) if d and Path(d).is_dir()), None)
+    if tok_dir is None:
+        print(f"generation.py: no Code Llama tokenizer: pass --tokenizer DIR (or SHARED=... with {shared})",
+              file=sys.stderr)
+        return 2
 
     def make() -> HFBackend:
         b = HFBackend(tok_dir, device="cpu", load_weights=False, engine="fast")
@@ -271,7 +281,9 @@ def proxies(args: argparse.Namespace) -> int:
         f"attention columns read per real column: {r['attention columns read per real column']} "
         f"(FlexAttention, {16}-column blocks; SDPA fallback: "
         f"{r['attention columns read per real column (SDPA fallback)']})",
-        f"host synchronisations per 100 decode steps: {r['host synchronisations per 100 decode steps']}",
+        f"host synchronisations per 100 decode steps: {r['host synchronisations per 100 decode steps']} "
+        f"({r['host synchronisations per 100 decode steps, device idle']} with the device idle; double-buffered "
+        "outputs)",
         f"prefill forward calls per request: {gh['prefill forward calls per request']} (greedy HumanEval-like); "
         f"{r['prefill forward calls per request']} (realistic)",
         f"graph captures per run: {s1['graph_captures']} for 1 task, {s3['graph_captures']} for 3 tasks",

@@ -185,3 +185,19 @@ def test_gqa_model_with_prompts_of_2_to_2000_tokens_in_one_batch():
     b.engine_name()
     b._fast.chunk = 512  # the 2,000-token prompt in 4 chunks
     assert _generate(b, reqs, GREEDY) == want
+
+
+def test_flex_decode_end_to_end_with_one_block_mask_per_bucket(monkeypatch):
+    """FlexAttention decode (eager on CPU) through the engine with the capture path on: rows leave and refill,
+    the batch bucket shrinks; one BlockMask per bucket, refreshed in place each step (a compiled step sees the
+    same object); the text equals the eager path's."""
+    monkeypatch.setenv("EVALKIT_DECODE_ATTENTION", "flex")
+    model = _model("llama", seed=4)
+    reqs = _reqs(3, 3)
+    want = _generate(_backend(model, 4, engine="eager"), reqs, GREEDY)
+    b = _backend(model, 4)
+    assert b.engine_name() == "fast" and b._fast.kind == "flex"
+    b._fast.gpu, b._fast.use_graphs = EagerGraphs(), True
+    assert _generate(b, reqs, GREEDY) == want
+    masks = b._fast._masks
+    assert masks and all(m.kv_num_blocks.shape[0] == n for n, m in masks.items())

@@ -9,14 +9,18 @@ How it works (``FastEngine.generate``):
     keys/values straight into their slots (one write per layer); the samples of one prompt get one copy per layer;
   * decode attention reads each row's real length: FlexAttention with a per-row length block mask on CUDA (one
     graph per batch bucket), or SDPA over a length bucket (the fallback, with a notice), GQA without K/V copies;
-  * each decode step is captured once per (run, batch bucket) as a CUDA graph (evalkit/backends/graphs.py: a
-    failed capture falls back to the eager step, with one line);
+  * the step's forward, sampling and state updates are compiled with ``torch.compile`` (on CUDA by default;
+    ``compile_step``: evalkit/backends/engine_compile.py; a failed compile goes on eagerly, with one line) and
+    each decode step is captured once per (run, batch bucket) as a CUDA graph around the compiled kernels
+    (evalkit/backends/graphs.py: a failed capture falls back to the eager step, with one line);
   * sampling (temperature, top-p by a threshold search: evalkit/backends/sampling.py) runs on the device with a
     counter-based random stream per sample, so a sample's draws do not depend on its batch;
   * EOS / end tokens, the per-request token limit and the model's window (``max_position_embeddings``, as the
-    eager path) are detected on the device; the host looks every ``check_every`` steps, checks stop strings in the
-    new text only, and cuts a finished row at the token where eager generation would have stopped; freed slots are
-    refilled in groups (an eighth of the slots, or all that wait), so prefill calls stay few;
+    eager path) are detected on the device; after each burst of ``check_every`` steps the host takes an
+    asynchronous snapshot of the counts, flags and new tokens, launches the next burst, and only then reads the
+    snapshot (double-buffered: stop strings are checked while the device works; evalkit/backends/engine_loop.py),
+    and cuts a finished row at the token where eager generation would have stopped; freed slots are refilled in
+    groups (an eighth of the slots, or all that wait), so prefill calls stay few;
   * out of memory during prefill, capture or decode: the unfinished requests start again with half the slots.
 
 Models whose cache layout does not fit (sliding-window or hybrid/recurrent layers, remote code, multi-device
@@ -34,12 +38,14 @@ from typing import Any
 
 from evalkit.backends import slots as sl
 from evalkit.backends.base import GenerationParams, GenerationRequest, OnResult
+from evalkit.backends.engine_compile import CompiledStep, wanted
 from evalkit.backends.graphs import capture
 from evalkit.backends.sampling import _M32, _mix32, _mul32, pick, sampling_probs, uniform  # noqa: F401
 from evalkit.task import FimPrompt
 
 _STOP_WINDOW = 24  # the eager path's stop rule: a stop sequence in the text of the last 24 new tokens
 _SLOT_CAP = 256
+_SCORES_FLOOR = 256 << 20  # bytes of prefill attention scores always allowed (see _chunk)
 
 
 def window_of(model: Any) -> int:
@@ -107,19 +113,23 @@ class FastEngine:
         self.use_graphs = self.cuda
         self.count_columns = False  # bench/tests: replay the attention reads of every step (host syncs)
         self.stats: dict[str, Any] = {"graph_captures": 0, "graph_capture_s": 0.0, "prefill_calls": 0,
-                                      "requests": 0, "decode_steps": 0, "host_syncs": 0, "allocations": 0,
+                                      "requests": 0, "decode_steps": 0, "host_syncs": 0, "host_stalls": 0,
+                                      "allocations": 0,
                                       "slots_allocated": 0, "cols_real": 0, "cols_flex": 0, "cols_sdpa": 0}
         self._layer_cls, self._cache_cls = sl.cache_classes()
         sl.register()
         self.K: list[Any] | None = None
         self._runners: dict[tuple[int, int], Any] = {}
         self._caches: dict[int, Any] = {}
+        self._masks: dict[int, Any] = {}  # decode flex: one BlockMask per batch bucket, refreshed in place
         self._pool: Any = None
         self.slot_cap = _SLOT_CAP
         self.kind = os.environ.get("EVALKIT_DECODE_ATTENTION") or ("flex" if self.cuda and _flex_ok() else "sdpa")
         self.chunk = int(os.environ.get("EVALKIT_PREFILL_CHUNK", "0")) or None  # None: from memory (_chunk)
         self.flex_fn: Any = None
         self.prefill_tokens = 16384 if self.cuda else 4096  # padded prompt tokens per prefill call
+        self._fused: Any = None  # the compiled step (evalkit/backends/engine_compile.py), made on first use
+        self.compile_step = wanted(backend, self.cuda)
 
     # ------------------------------------------------------------------------------------------------
     def _kv_shapes(self) -> list[tuple[int, int, Any]]:
@@ -150,7 +160,12 @@ class FastEngine:
                 self._prefill([(ids[:-1], [1])])  # slot 1: the write positions are really per slot
                 self.tok[1], self.pos[1], self.done[1] = ids[-1], n, False
                 self.lens[:2] = self.pos[:2] + 1
-                got = self._decode(2, self.max_len)[1].float()
+                ctx = {"kind": self.kind, "lens": self.lens[:2], "kv_len": self.max_len}
+                if self.kind == "flex":
+                    ctx["flex"] = sl.flex_block_mask(self.lens[:2], self.max_len)
+                    sl.CTX.extra["flex_fn"] = self._flex()
+                with sl.engaged(self.model, "decode", **ctx):
+                    got = self._forward(2)[1].float()
                 err = float((got - ref).abs().max() / ref.abs().max().clamp(min=1e-6))
                 written = all(bool(k[1, :, n].abs().sum() > 0) for k in self.K)
         except Exception as e:  # any error: the model does not take the slot cache
@@ -197,7 +212,7 @@ class FastEngine:
 
     def _free(self) -> None:
         self.K = self.V = None
-        self._runners, self._caches, self._pool = {}, {}, None
+        self._runners, self._caches, self._masks, self._pool, self._fused = {}, {}, {}, None, None
         if self.cuda:
             self.torch.cuda.empty_cache()
 
@@ -226,30 +241,39 @@ class FastEngine:
         if ends:
             self.end_table[torch.tensor(ends, device=dev)] = True
 
+    def h2d(self, values: list[int]) -> Any:
+        """A long tensor on the device from host ints without waiting for the device (CUDA: from pinned memory,
+        non-blocking; a plain copy waits for the queued steps)."""
+        t = self.torch.tensor(values, dtype=self.torch.long)
+        return t.pin_memory().to(self.dev, non_blocking=True) if self.cuda else t
+
     def _state(self) -> list[Any]:
         return [self.tok, self.pos, self.count, self.done, self.out, self.lens]
 
     # ------------------------------------------------------------------------------------------------
     def _chunk(self, rows: int, length: int) -> int:
         """Prefill chunk: the attention scores of a chunk (rows x heads x chunk x length, float32 at worst) within
-        an eighth of the KV cache's size, 64 to 2048 columns."""
+        an eighth of the KV cache's size or 256 MiB (the room ``_plan`` keeps for activations), whichever is
+        larger, 64 to 2048 columns. (Without the floor a small cache cut every prefill into 64-column chunks:
+        one forward call per 64 columns, 0.42 prefill calls per request on the greedy HumanEval proxy.)"""
         if self.chunk:
             return self.chunk
         heads = int(getattr(self.model.config, "num_attention_heads", None) or self.model.config.n_head)
         kv = sum(t.numel() * t.element_size() for t in self.K + self.V)
-        c = max(64, min(2048, kv // 8 // max(1, rows * heads * length * 4)))
+        room = max(kv // 8, _SCORES_FLOOR)
+        c = max(64, min(2048, room // max(1, rows * heads * length * 4)))
         return 1 << (c.bit_length() - 1)
 
     def _prefill(self, group: list[tuple[list[int], list[int]]]) -> Any:
         """Prompts (with the slots each fills) through the model together, left-padded, in chunks, writing their
         keys/values into the first slot of each; then one copy per layer into the other slots. Last logits [b, V]."""
         torch, dev = self.torch, self.dev
-        first = torch.tensor([s[0] for _, s in group], device=dev)
+        first = self.h2d([s[0] for _, s in group])
         lens = [len(ids) for ids, _ in group]
         width = max(lens)
         pad = self.b.tok.pad_token_id or 0
-        ids = torch.tensor([[pad] * (width - len(x)) + x for x, _ in group], device=dev)
-        off = torch.tensor([width - n for n in lens], device=dev)
+        ids = self.h2d([[pad] * (width - len(x)) + x for x, _ in group])
+        off = self.h2d([width - n for n in lens])
         col = torch.arange(width, device=dev)
         real = col[None, :] - off[:, None]  # each column's real position (negative: pad)
         wpos = torch.where(real >= 0, real, self.max_len - 1)  # pads: a scratch position, written before it is read
@@ -271,24 +295,24 @@ class FastEngine:
         src = [s[0] for _, s in group for _ in s[1:]]
         dst = [d for _, s in group for d in s[1:]]
         if dst:  # the other samples of each prompt: one copy per layer
-            si, di = torch.tensor(src, device=dev), torch.tensor(dst, device=dev)
+            si, di = self.h2d(src), self.h2d(dst)
             for t in (*self.K, *self.V):
                 t[di, :, :width] = t[si, :, :width]
         return logits
 
-    def _decode(self, n: int, kv_len: int) -> Any:
-        """Logits of one decode step of the first n slots (tok at pos), through the engine's attention."""
+    def _cache(self, n: int) -> Any:
+        """The slot cache over the first n slots (made once per bucket, outside the compiled step: no recompile)."""
         cache = self._caches.get(n)
         if cache is None:
             cache = self._cache_cls([self._layer_cls(k[:n], v[:n], pos=self.pos[:n]) for k, v in zip(self.K, self.V)])
             self._caches[n] = cache
-        ctx: dict[str, Any] = {"kind": self.kind, "lens": self.lens[:n], "kv_len": kv_len}
-        if self.kind == "flex":
-            ctx["flex"] = sl.flex_block_mask(self.lens[:n], self.max_len)
-            sl.CTX.extra["flex_fn"] = self._flex()
-        with sl.engaged(self.model, "decode", **ctx):
-            out = self.model(input_ids=self.tok[:n, None], position_ids=self.pos[:n, None], use_cache=True,
-                             **{self.b._cache_arg: cache})
+        return cache
+
+    def _forward(self, n: int) -> Any:
+        """Logits of one decode step of the first n slots (tok at pos), through the engine's attention (the
+        caller has engaged it)."""
+        out = self.model(input_ids=self.tok[:n, None], position_ids=self.pos[:n, None], use_cache=True,
+                         **{self.b._cache_arg: self._cache(n)})
         return out.logits[:, -1, :]
 
     def _flex(self) -> Any:
@@ -299,11 +323,26 @@ class FastEngine:
         return self.flex_fn
 
     def _step(self, n: int, kv_len: int) -> None:
-        """One decode step of the first n slots (static shapes: graph-capturable)."""
+        """One decode step of the first n slots (static shapes: graph-capturable): the rows' lengths and the
+        attention's context here, the rest in ``_core`` (compiled where ``compile_step`` says so)."""
+        torch = self.torch
+        self.lens[:n].copy_(torch.where(self.done[:n], 1, self.pos[:n] + 1))
+        ctx: dict[str, Any] = {"kind": self.kind, "lens": self.lens[:n], "kv_len": kv_len}
+        if self.kind == "flex":
+            mask = self._masks.get(n)
+            if mask is None:
+                mask = self._masks[n] = sl.flex_block_mask(self.lens[:n], self.max_len)
+            ctx["flex"] = sl.refresh_block_mask(mask, self.lens[:n])
+            sl.CTX.extra["flex_fn"] = self._flex()
+        self._cache(n)
+        with sl.engaged(self.model, "decode", **ctx):
+            (self._fused or self._core)(n, kv_len)
+
+    def _core(self, n: int, kv_len: int) -> None:
+        """The model's forward through the slot cache, sampling, and the state updates of one decode step."""
         torch = self.torch
         tok, pos, count, done = self.tok[:n], self.pos[:n], self.count[:n], self.done[:n]
-        self.lens[:n].copy_(torch.where(done, 1, pos + 1))
-        logits = self._decode(n, kv_len)
+        logits = self._forward(n)
         nxt = pick(logits, self.params, uniform(self.klo[:n], self.khi[:n], count))
         live = ~done
         nxt = torch.where(live, nxt, tok)
@@ -318,6 +357,8 @@ class FastEngine:
     def _runner(self, n: int, kv_len: int) -> Any:
         key = (n, 0 if self.kind == "flex" else kv_len)
         if key not in self._runners:
+            if self.compile_step and self._fused is None:
+                self._fused = CompiledStep(self.torch, self._core, lambda: self._state(), self.stats)
             fn = lambda: self._step(n, kv_len)  # noqa: E731
             replay = None
             if self.use_graphs:
@@ -358,6 +399,8 @@ class FastEngine:
                 self.slot_cap = max(1, min(self.slot_cap, self.slots if hasattr(self, "slots") else 256) // 2)
                 print(f"evalkit: notice: out of memory in the fast engine; going on with at most {self.slot_cap} "
                       "slots", file=sys.stderr)
+        self.stats["host_syncs"] += 1  # the end of the task (the last burst in flight finishes): counted on CPU too
+        self.stats["host_stalls"] += 1
         if self.cuda:
             torch.cuda.synchronize(self.dev)
         self.stats["generate_s"] = time.perf_counter() - t_start

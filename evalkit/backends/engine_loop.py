@@ -24,6 +24,11 @@ def _groups(items: list[tuple[list[int], list[int]]], budget: int, rows: int) ->
 
 def run(eng: Any, encoded: list[tuple[list[int], GenerationRequest]], params: GenerationParams, end_ids: set[int],
         emit: OnResult, slots: int) -> None:
+    """Bursts of ``check_every`` steps, double-buffered: after launching burst s the host takes an asynchronous
+    snapshot of the rows' counts, flags and new tokens (one device-to-host copy into pinned memory), launches
+    burst s+1, and only then reads snapshot s: the stop-string checks run while the device works. A row's end
+    is seen one burst later (its extra tokens are cut, as before); rows admitted after a snapshot was taken are
+    not in it. The host keeps a bound of each row's position (no device read to size the length bucket)."""
     torch, b, dev = eng.torch, eng.b, eng.dev
     # samples of one prompt next to each other (one prefill each), in the order given otherwise
     first: dict[tuple[int, ...], int] = {}
@@ -31,7 +36,7 @@ def run(eng: Any, encoded: list[tuple[list[int], GenerationRequest]], params: Ge
         first.setdefault(tuple(ids), i)
     encoded = sorted(encoded, key=lambda x: first[tuple(x[0])])
     eng.stats["requests"] += len(encoded)
-    max_len = eng.max_len
+    max_len, ce = eng.max_len, eng.check_every
     cap = eng.slots  # the allocation's (kept for the run): the same buckets, the same graphs, for every task
     buckets = sorted({1 << i for i in range(cap.bit_length()) if 1 << i <= cap} | {cap})
     len_step = 256 if eng.cuda else 64
@@ -40,6 +45,11 @@ def run(eng: Any, encoded: list[tuple[list[int], GenerationRequest]], params: Ge
 
     rows: list[dict[str, Any] | None] = [None] * cap  # host view of each slot
     waiting = list(reversed(encoded))  # pop() takes the next in order
+    launched = 0  # bursts launched so far (a snapshot is named by its burst)
+
+    def bound(row: dict[str, Any], s: int) -> int:
+        """At most this many tokens after burst s (the device stops a row at its limit)."""
+        return min(row["limit"], row["known"] + (s - row["known_at"]) * ce)
 
     def admit(free: list[int]) -> None:
         take = []
@@ -50,7 +60,9 @@ def run(eng: Any, encoded: list[tuple[list[int], GenerationRequest]], params: Ge
         by_prompt: dict[tuple[int, ...], list[int]] = {}
         for slot, (ids, req) in zip(free, take):
             by_prompt.setdefault(tuple(ids), []).append(slot)
-            rows[slot] = {"ids": ids, "req": req, "checked": 0,
+            lim = req.max_new_tokens or params.max_new_tokens
+            rows[slot] = {"ids": ids, "req": req, "slot": slot, "checked": 0, "toks": [], "born": launched, "known": 1,
+                          "known_at": launched, "limit": min(lim, max_len - len(ids)),
                           "stops": list(req.stop) + (["\n"] if req.single_line else [])}
         logits_of: dict[int, Any] = {}
         for group in _groups([(list(k), v) for k, v in by_prompt.items()], token_budget, slots):
@@ -60,81 +72,109 @@ def run(eng: Any, encoded: list[tuple[list[int], GenerationRequest]], params: Ge
                     logits_of[s] = lg[i]
         slot_ids = [s for s, _ in zip(free, take)]
         seeds = [req.seed & ((1 << 64) - 1) for _, req in take]
-        idx = torch.tensor(slot_ids, device=dev)
-        lo = torch.tensor([s & _M32 for s in seeds], device=dev)
-        hi = torch.tensor([s >> 32 for s in seeds], device=dev)
+        idx = eng.h2d(slot_ids)
+        lo, hi = eng.h2d([s & _M32 for s in seeds]), eng.h2d([s >> 32 for s in seeds])
         zero = torch.zeros(len(take), dtype=torch.long, device=dev)
         t0 = pick(torch.stack([logits_of[s] for s in slot_ids]), params, uniform(lo, hi, zero))
-        lim = torch.tensor([req.max_new_tokens or params.max_new_tokens for _, req in take], device=dev)
-        pos = torch.tensor([len(ids) for ids, _ in take], device=dev)
+        lim = eng.h2d([req.max_new_tokens or params.max_new_tokens for _, req in take])
+        pos = eng.h2d([len(ids) for ids, _ in take])
         eng.klo[idx], eng.khi[idx], eng.limit[idx] = lo, hi, lim
         eng.tok[idx], eng.pos[idx] = t0, pos
         eng.count[idx] = 1
         eng.out[idx, 0] = t0
         eng.done[idx] = eng.end_table[t0] | (lim <= 1) | (pos + 1 >= max_len)
 
+    def snapshot(n: int) -> dict[str, Any]:
+        """Counts, done flags and the tokens the host has not seen of the first n slots after burst ``launched``,
+        copied asynchronously (CUDA: into pinned memory, an event to wait on)."""
+        seen = [(i, r) for i, r in enumerate(rows[:n]) if r is not None and r["born"] < launched]
+        lo = min((len(r["toks"]) for _, r in seen), default=0)
+        hi = max((bound(r, launched) for _, r in seen), default=0)
+        data = torch.cat([eng.count[:n, None], eng.done[:n, None].long(), eng.out[:n, lo:max(lo, hi)]], 1)
+        event = None
+        if eng.cuda:
+            host = torch.empty(data.shape, dtype=data.dtype, pin_memory=True)
+            host.copy_(data, non_blocking=True)
+            data, event = host, torch.cuda.Event()
+            event.record()
+        return {"id": launched, "rows": seen, "lo": lo, "data": data, "event": event}
+
+    def look(snap: dict[str, Any]) -> list[int]:
+        """The host's check of one snapshot: stop strings in the new text, ends; the slots freed. The snapshot
+        names its rows (slots may have been compacted since: a row's data is at its slot of then)."""
+        overlapped = snap["id"] < launched  # a later burst is queued behind it: the device is not idle
+        eng.stats["host_syncs"] += 1
+        eng.stats["host_stalls"] += 0 if overlapped else 1
+        if snap["event"] is not None:
+            snap["event"].synchronize()
+        data, lo, freed = snap["data"].tolist(), snap["lo"], []
+        for i, row in snap["rows"]:
+            if row["slot"] is None:
+                continue  # finished at an earlier snapshot
+            c, done = data[i][0], bool(data[i][1])
+            new = row["toks"][:lo] + data[i][2: 2 + c - lo]
+            row["toks"], row["known"], row["known_at"] = new, c, snap["id"]
+            end = eng._stop_at(row, new, c) if row["stops"] else None
+            if end is None and done:
+                end = c
+            if end is None:
+                row["checked"] = c
+                continue
+            emit(row["req"], b.finished(row["ids"], row["req"], new[:end], end_ids))
+            rows[row["slot"]] = None
+            freed.append(row["slot"])
+            row["slot"] = None
+        if freed:
+            gone = eng.h2d(freed)
+            eng.done[gone], eng.pos[gone] = True, 0
+        return freed
+
     def compact(n_used: int) -> int:
         """Move the occupied slots to the front (once per halving of the bucket); returns how many."""
         used = [i for i in range(n_used) if rows[i] is not None]
         moves = [(src, dst) for dst, src in enumerate(used) if src != dst]
         if moves:
-            src = torch.tensor([s for s, _ in moves], device=dev)
-            dst = torch.tensor([d for _, d in moves], device=dev)
-            width = int(eng.pos[:n_used].max()) + 1
+            src, dst = eng.h2d([s for s, _ in moves]), eng.h2d([d for _, d in moves])
+            width = min(max_len, max(len(rows[s]["ids"]) + bound(rows[s], launched) for s, _ in moves) + 1)
             for t in (*eng.K, *eng.V):
                 t[dst, :, :width] = t[src, :, :width]
             for t in (eng.tok, eng.pos, eng.count, eng.done, eng.limit, eng.klo, eng.khi, eng.out):
                 t[dst] = t[src]
             for s, d in moves:
                 rows[d], rows[s] = rows[s], None
+                rows[d]["slot"] = d
+            eng.stats["compactions"] = eng.stats.get("compactions", 0) + 1
             eng.done[len(used): n_used], eng.pos[len(used): n_used] = True, 0  # vacated: idle rows
         return len(used)
 
     admit(list(range(slots)))
     n_used = sum(r is not None for r in rows)
     free_slots: list[int] = []
+    pending: dict[str, Any] | None = None
     while n_used:
         if not waiting:
             occupied = sum(r is not None for r in rows[:n_used])
-            if occupied and occupied <= n_used // 2:
+            if occupied and occupied <= n_used // 2:  # the snapshot in flight names its rows: no wait
                 n_used = compact(n_used)
                 free_slots = []
         n = next(x for x in buckets if x >= n_used)
-        pos_max = int(eng.pos[:n].max()) + eng.check_every
-        kv_len = min(max_len, -(-(pos_max + 1) // len_step) * len_step)
+        live = [r for r in rows[:n] if r is not None]
+        need = max(len(r["ids"]) + bound(r, launched + 1) for r in live)  # columns read in the next burst
+        kv_len = min(max_len, -(-need // len_step) * len_step)
         step = eng._runner(n, kv_len)
-        for _ in range(eng.check_every):
+        for _ in range(ce):
             if eng.count_columns:
                 _count(eng, n, kv_len)
             step()
-        eng.stats["decode_steps"] += eng.check_every
-        # the host looks: one transfer of the counts, flags and tokens
-        eng.stats["host_syncs"] += 1
-        counts = eng.count[:n].tolist()
-        done = eng.done[:n].tolist()
-        width = max(counts) if counts else 0
-        toks = eng.out[:n, :width].tolist()
-        freed = []
-        for slot in range(n):
-            row = rows[slot]
-            if row is None:
-                continue
-            c = counts[slot]
-            new = toks[slot][:c]
-            end = eng._stop_at(row, new, c) if row["stops"] else None
-            if end is None and done[slot]:
-                end = c
-            if end is None:
-                row["checked"] = c
-                continue
-            emit(row["req"], b.finished(row["ids"], row["req"], new[:end], end_ids))
-            rows[slot] = None
-            freed.append(slot)
-        if freed:
-            gone = torch.tensor(freed, device=dev)
-            eng.done[gone], eng.pos[gone] = True, 0
-            free_slots += freed
+        eng.stats["decode_steps"] += ce
+        launched += 1
+        snap = snapshot(n)
+        if pending is not None:
+            free_slots += look(pending)  # burst ``launched`` runs meanwhile
+        pending = snap
         running = sum(r is not None for r in rows)
+        if not running and not waiting:
+            break  # the burst in flight only advanced finished rows
         # refill in groups: fewer, larger prefill calls (an eighth of the slots, all that wait, or an idle device)
         if waiting and free_slots and (len(free_slots) >= min(refill_at, len(waiting)) or not running):
             admit(sorted(free_slots))

@@ -5,7 +5,9 @@ GPU would get (``slots``) on a tiny model:
 * attention columns read per real column: per decode step, the key/value columns the decode attention reads
   (FlexAttention: each row's length rounded up to its 16-column block; the SDPA fallback: every row of the batch
   bucket over the length bucket) over the real ones (live rows: position + 1);
-* host synchronisations per 100 decode steps (the host looks once per ``check_every`` steps);
+* host synchronisations per 100 decode steps (the host reads a snapshot once per ``check_every`` steps), and
+  those with the device idle (no later burst queued behind the snapshot: the outputs are double-buffered, so only
+  the reads before a compaction of the slots and at the end of a task stall the device);
 * prefill forward calls per request;
 * graph captures per run, for 1 task and for 3 tasks (the capture path runs with ``EagerGraphs`` on CPU);
 * slots allocated per request.
@@ -57,6 +59,8 @@ def figures(s: dict[str, Any], kind: str) -> dict[str, float]:
         "attention columns read per real column (flex)": round(s["cols_flex"] / real, 3),
         "attention columns read per real column (SDPA fallback)": round(s["cols_sdpa"] / real, 3),
         "host synchronisations per 100 decode steps": round(100 * s["host_syncs"] / max(1, s["decode_steps"]), 2),
+        "host synchronisations per 100 decode steps, device idle": round(
+            100 * s["host_stalls"] / max(1, s["decode_steps"]), 2),
         "prefill forward calls per request": round(s["prefill_calls"] / max(1, s["requests"]), 4),
         "graph captures per run": s["graph_captures"],
         "slots allocated per request": round(s["slots_allocated"] / max(1, s["requests"]), 3),

@@ -59,7 +59,7 @@ class HFBackend:
     def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto", device: str | None = None,
                  device_map: str | None = None, batch_size: str | int = "auto", trust_remote_code: bool = False,
                  fim: str = "psm", fim_tokens: str | None = None, load_weights: bool = True,
-                 engine: str = "auto") -> None:
+                 engine: str = "auto", compile_step: str = "auto") -> None:
         try:
             import torch
             import transformers
@@ -96,6 +96,7 @@ class HFBackend:
         self._fim = None
         self.batch_size = batch_size
         self.engine = engine  # auto | fast | eager (evalkit/backends/engine.py)
+        self.compile_step = compile_step  # auto | on | off: the fast engine's fused step (engine_compile.py)
         self._fast_resolved = False
         self._truncated: dict[Any, int] = {}  # request key -> prompt length before left truncation
         self.model = None

@@ -117,7 +117,21 @@ def flex_block_mask(lens: Any, max_len: int) -> Any:
     def within(b: Any, h: Any, q: Any, kv: Any) -> Any:
         return kv < lens[b]
 
-    return BlockMask.from_kv_blocks(num, idx, BLOCK_SIZE=(1, KV_BLOCK), mask_mod=within, seq_lengths=(1, max_len))
+    try:  # decode only: no transposed (backward) block lists to keep in step with ``refresh_block_mask``
+        return BlockMask.from_kv_blocks(num, idx, BLOCK_SIZE=(1, KV_BLOCK), mask_mod=within,
+                                        seq_lengths=(1, max_len), compute_q_blocks=False)
+    except TypeError:  # older torch
+        return BlockMask.from_kv_blocks(num, idx, BLOCK_SIZE=(1, KV_BLOCK), mask_mod=within,
+                                        seq_lengths=(1, max_len))
+
+
+def refresh_block_mask(mask: Any, lens: Any) -> Any:
+    """The same BlockMask for new lengths, in place (its mask function reads ``lens``' storage): one object per
+    batch bucket for the run, so a compiled step sees the same mask object at every call (no recompile)."""
+    import torch
+
+    mask.kv_num_blocks.copy_(((lens + KV_BLOCK - 1) // KV_BLOCK).to(torch.int32).view(-1, 1, 1))
+    return mask
 
 
 def columns_read(lens: list[int], kind: str, kv_len: int) -> int:
