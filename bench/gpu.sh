@@ -4,6 +4,7 @@
 #   environment.json   versions, device, and where evalkit and evalkit.tasks were imported from
 #   generation.json    bench/generation.py: the realistic workload, all methods in one run (useful tok/s, ratios)
 #   end_to_end.json    bench/end_to_end.py: fast vs eager engine agreement, batch invariance, overlap timing
+#   long_context.json  bench/long_context.py: peak memory and prefill tok/s of 16k and 64k prompts, 7B shape
 # SMOKE=1 bash bench/gpu.sh does the same on CPU with a tiny model (the test suite runs it that way).
 # PYTHON=... picks the interpreter (default python3); BUDGET_S caps the generation bench (default 240 s).
 set -euo pipefail
@@ -33,4 +34,11 @@ start=$(date +%s)
 $PY bench/generation.py "${GEN[@]}" --budget "${BUDGET_S:-240}" --json "$OUT/generation.json" 2>&1 \
   | tee "$OUT/generation.log"
 $PY bench/end_to_end.py --device "$DEV" ${SMOKE:+--smoke} --json "$OUT/end_to_end.json" 2>&1 | tee "$OUT/end_to_end.log"
+if [ -n "${SMOKE:-}" ]; then
+  LONG=(--device cpu --threads 1 --lengths 1024,2048)
+else
+  LONG=(--device cuda --shape 7b --dtype bf16 --lengths 16384,65536)  # the 7B shape: KV 8 and 32 GiB
+fi
+$PY bench/long_context.py --tokenizer .gpu/codellama-7b "${LONG[@]}" --json "$OUT/long_context.json" 2>&1 \
+  | tee "$OUT/long_context.log"
 echo "bench/gpu.sh: done in $(( $(date +%s) - start )) s; figures in $OUT"

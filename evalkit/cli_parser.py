@@ -119,6 +119,8 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code (off by default)")
     m.add_argument("--engine", choices=["auto", "fast", "eager"], default="auto",
                    help="decode engine: fast (static KV slots, CUDA graphs) where the model fits, else eager (default auto)")
+    m.add_argument("--compile-step", choices=["auto", "on", "off"], default="auto",
+                   help="fast engine: torch.compile the decode step inside its CUDA graphs (auto: on CUDA only)")
     _add_serve(p)
     _add_sandbox(p)
     _add_common(p)

@@ -226,7 +226,8 @@ def load_model(args: argparse.Namespace) -> Any:
     return load_backend(
         args.model, revision=args.revision, dtype=args.dtype, device=args.device, device_map=args.device_map,
         batch_size=args.batch_size, trust_remote_code=args.trust_remote_code, fim=args.fim or "psm",
-        fim_tokens=args.fim_tokens, engine=args.engine, **_serve_options(args),
+        fim_tokens=args.fim_tokens, engine=args.engine, compile_step=getattr(args, "compile_step", "auto"),
+        **_serve_options(args),
     )
 
 

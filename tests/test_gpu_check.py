@@ -65,3 +65,5 @@ def test_smoke_gpu_check_from_a_bare_checkout(tmp_path):
     assert gen["fast_engine"]["slots"] >= 1 and "fast_vs_padded" in gen["ratios"]
     e2e = json.loads((out / "end_to_end.json").read_text())
     assert e2e["engine"] == "fast" and e2e["same_verdicts"] and e2e["greedy_fast_equals_eager"]
+    long = json.loads((out / "long_context.json").read_text())
+    assert [r["prompt_tokens"] for r in long["rows"]] == [1024, 2048] and all(r["within_1_5x"] for r in long["rows"])

@@ -7,7 +7,7 @@ from typing import Any
 from evalkit.backends.base import Backend
 
 # options that only the HF backend, or only the openai backend (``--base-url`` ...), takes
-_HF_ONLY = ("dtype", "device", "device_map", "batch_size", "load_weights", "engine")
+_HF_ONLY = ("dtype", "device", "device_map", "batch_size", "load_weights", "engine", "compile_step")
 _OPENAI_ONLY = ("base_url", "concurrency", "request_timeout", "max_retries", "api_key_env", "tokenizer", "chat")
 
 

@@ -66,9 +66,13 @@ class _Executor(threading.Thread):
         # every problem of the run: the pool starts before the generations arrive
         task_ids = {t.name: {p.task_id for p in runcfg.problems_of(t, self.cfg.limit)} for t in self.tasks}
 
+        bar: list = []  # the judging left when generation has ended: a progress bar of its own
+
         def on_result(job: Any, res: Any) -> None:
             if judge.on_result(job, res):
                 self.judged_here += 1
+                if bar:
+                    bar[0].update(1)
 
         with judge.pool(task_ids) as pool:
             self.ready.set()
@@ -87,7 +91,13 @@ class _Executor(threading.Thread):
                     if not warned:
                         warned = True
                         runjudge.warn_layers(pool.layers)
-                    pool.run(jobs, on_result)
+                    if finished and len(jobs) > 1:
+                        bar.append(runcfg.progress(total=len(jobs), desc="execute", unit="sample"))
+                    try:
+                        pool.run(jobs, on_result)
+                    finally:
+                        if bar:
+                            bar.pop().close()
                     self.store.executions.sync()
             if finished and not self.stop.is_set():
                 # anything journaled without passing through here (none, normally): judged now, in this pool
