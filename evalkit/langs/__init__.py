@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalkit.cachedir import cache_root  # noqa: F401 (also this module's name for it)
 from evalkit.errors import UserError
 from evalkit.sandbox.spec import Step
 
@@ -92,15 +93,6 @@ def alternatives(program: str) -> tuple[str, ...]:
     the way (``/usr/bin/java`` -> ``/etc/alternatives/java`` -> the JDK), which the minimal ``/etc`` lacks."""
     found = shutil.which(program)
     return (found,) if found else ()
-
-
-def cache_root() -> Path:
-    """Where evalkit keeps what it builds once per machine: ``$EVALKIT_CACHE_DIR``, default
-    ``$XDG_CACHE_HOME/evalkit`` (``~/.cache/evalkit``)."""
-    d = os.environ.get("EVALKIT_CACHE_DIR")
-    if d:
-        return Path(d).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "evalkit"
 
 
 def cache_key(*parts: str) -> str:

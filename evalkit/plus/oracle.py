@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from evalkit.cachedir import cache_root
 from evalkit.errors import UserError
 
 # evalplus/eval/_special_oracle.py
@@ -40,13 +41,6 @@ BIG_BYTES = 1 << 18
 CACHE_FORMAT = 2  # part of the folder name: a new layout never reads an old cache
 _CHILD_CPU_S = 3600
 _CHILD_MEM = 16 << 30
-
-
-def cache_root() -> Path:
-    d = os.environ.get("EVALKIT_CACHE_DIR")
-    if d:
-        return Path(d)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "evalkit"
 
 
 def folder_for(dataset: str, md5: str) -> Path:
