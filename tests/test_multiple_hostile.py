@@ -6,12 +6,10 @@ it left running, no file outside the scratch changed, no connection, no secret r
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 
 import pytest
-from conftest import REPO
+from conftest import REPO, sample_procs
 
 from evalkit import langs
 from evalkit.registry import get_task
@@ -20,31 +18,6 @@ from evalkit.sandbox.pool import Job, SandboxPool
 
 FIX = REPO / "tests" / "data" / "multiple"
 SECRET = "evalkit-planted-secret-7f3a"
-
-
-def _sample_procs(roots: list[int]) -> list[int]:
-    """Processes under the samples' uids (>= 1,000,000) that descend from the workers ``roots`` (an orphan is
-    adopted by its worker's init, itself a descendant)."""
-    parent, uid = {}, {}
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/status") as f:
-                    for line in f:
-                        if line.startswith("PPid:"):
-                            parent[int(pid)] = int(line.split()[1])
-                        elif line.startswith("Uid:"):
-                            uid[int(pid)] = int(line.split()[1])
-            except OSError:
-                pass
-    out = []
-    for pid, u in uid.items():
-        p, hops = pid, 0
-        while p in parent and p not in roots and hops < 64:
-            p, hops = parent[p], hops + 1
-        if u >= 1_000_000 and p in roots:
-            out.append(pid)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -59,32 +32,6 @@ def planted(tmp_path_factory):
     os.chmod(hidden, 0o755)
     os.chmod(hidden / "secret.txt", 0o644)
     return d, hidden / "secret.txt"
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    srv.settimeout(0.2)
-    hits: list[int] = []
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-                hits.append(1)
-                conn.close()
-            except OSError:
-                pass
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield srv.getsockname()[1], hits
-    stop.set()
-    t.join()
-    srv.close()
 
 
 CPP_HEAD = "#include <bits/stdc++.h>\n#include <unistd.h>\n#include <sys/socket.h>\n#include <netinet/in.h>\n" \
@@ -185,9 +132,9 @@ def test_hostile_programs_are_contained(planted, server, monkeypatch):
         if pool.layers.get("mode") == "root":  # nothing is left under the samples' uids (reaped within 5 s)
             roots = [w.proc.pid for w in pool._workers]
             deadline = time.time() + 5
-            while _sample_procs(roots) and time.time() < deadline:
+            while sample_procs(roots) and time.time() < deadline:
                 time.sleep(0.1)
-            assert _sample_procs(roots) == []
+            assert sample_procs(roots) == []
         # the harness survived and still works
         ok = []
         first = next(iter(tasks))
