@@ -51,3 +51,26 @@ def test_proxies(make):
     greedy = px.run_workload(make, [px.requests(prompts, 1, lengths[:48])], GREEDY, slots=32)
     assert len(greedy["results"]) == 48
     assert px.figures(greedy, "flex")["prefill forward calls per request"] <= 1 / 8, greedy["prefill_calls"]
+
+
+def test_greedy_humaneval_164_prompts_batched_prefill_equals_generate():
+    """Every HumanEval prompt once, greedy, through the fast engine with batched prefill (groups of prompts of
+    different lengths in one forward, slots refilled): each completion equals model.generate of its prompt alone."""
+    from evalkit.backends.base import GenerationRequest
+
+    model = _model("llama", seed=8)
+    b = _backend(model, 32)
+    prompts = [p.prompt for p in get_task("humaneval").problems()]
+    assert len(prompts) == 164
+    reqs = [GenerationRequest(key=("humaneval", str(i), 0), prompt=p, seed=0, max_new_tokens=6)
+            for i, p in enumerate(prompts)]
+    got: dict = {}
+    b.generate(reqs, GenerationParams(max_new_tokens=6), lambda r, g: got.__setitem__(r.key, (g.text, g.n_tokens)))
+    assert len(got) == 164
+    assert b.engine_name() == "fast"
+    for r in reqs:
+        ids = b.encode(r.prompt)
+        out = model.generate(torch.tensor([ids]), max_new_tokens=6, do_sample=False, pad_token_id=0, eos_token_id=2)
+        new = out[0, len(ids):].tolist()
+        new = new[: new.index(2)] if 2 in new else new
+        assert got[r.key] == (b.decode_new(new), len(new)), r.key
