@@ -95,6 +95,16 @@ def alternatives(program: str) -> tuple[str, ...]:
     return (found,) if found else ()
 
 
+def tool_version(argv: list[str], stream: str = "stdout", timeout: float = 60) -> str | None:
+    """What ``argv`` (e.g. ``g++ --version``) prints on ``stream``: part of a build-once cache's key; None if it
+    cannot run."""
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stderr if stream == "stderr" else r.stdout
+
+
 def cache_key(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 

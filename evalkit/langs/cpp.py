@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from evalkit.langs import Language, Rules, alternatives, built_once, cache_key
+from evalkit.langs import Language, Rules, alternatives, built_once, cache_key, tool_version
 from evalkit.sandbox.spec import Step
 
 STD = "-std=c++17"
@@ -45,9 +45,8 @@ def precompiled_header() -> str | None:
     gpp = shutil.which("g++")
     if header is None or gpp is None:
         return None
-    try:
-        version = subprocess.run(["g++", "--version"], capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
+    version = tool_version(["g++", "--version"])
+    if version is None:
         return None
 
     def build(tmp: Path) -> bool:

@@ -28,7 +28,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from evalkit.langs import Language, Rules, alternatives, built_once, cache_key
+from evalkit.langs import Language, Rules, alternatives, built_once, cache_key, tool_version
 from evalkit.sandbox.spec import Step
 
 MONO_ENV = (("MONO_TRACE_LISTENER", "Console.Error"),)
@@ -60,9 +60,8 @@ def aot_images() -> str | None:
     asms = _assemblies()
     if not asms or shutil.which("mono") is None or os.environ.get("EVALKIT_MONO_AOT", "1") == "0":
         return None
-    try:
-        version = subprocess.run(["mono", "--version"], capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
+    version = tool_version(["mono", "--version"])
+    if version is None:
         return None
 
     def build(tmp: Path) -> bool:

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from evalkit.langs import Language, Rules, alternatives, built_once, cache_key
+from evalkit.langs import Language, Rules, alternatives, built_once, cache_key, tool_version
 from evalkit.sandbox.spec import Step
 
 JAVATUPLES = "/usr/share/java/javatuples.jar"
@@ -65,9 +65,8 @@ def javac_archive() -> str | None:
     javac = shutil.which("javac")
     if javac is None or os.environ.get("EVALKIT_JAVA_CDS", "1") == "0":
         return None
-    try:
-        version = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=120).stderr
-    except (OSError, subprocess.SubprocessError):
+    version = tool_version(["java", "-version"], "stderr", timeout=120)
+    if version is None:
         return None
 
     def build(tmp: Path) -> bool:

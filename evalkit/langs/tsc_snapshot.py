@@ -20,7 +20,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from evalkit.langs import built_once, cache_key
+from evalkit.langs import built_once, cache_key, tool_version
 
 # the snapshot's entry: Debian's tsc.js without its last lines (which run the command line at once), the
 # declaration files of a program compiled with OPTIONS parsed and bound, tsc's command line at start-up
@@ -112,9 +112,8 @@ def snapshot(options: tuple[str, ...]) -> str | None:
     js = tsc_js()
     if js is None or shutil.which("node") is None or os.environ.get("EVALKIT_TSC_SNAPSHOT", "1") == "0":
         return None
-    try:
-        version = subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
+    version = tool_version(["node", "--version"])
+    if version is None:
         return None
 
     def build(tmp: Path) -> bool:
