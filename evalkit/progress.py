@@ -58,7 +58,9 @@ class LineProgress:
         return f"{self.desc + ': ' if self.desc else ''}{done}{rate}, {elapsed:.0f} s"
 
     def _print(self) -> None:
-        print(self._line(), file=self.file or sys.stderr, flush=True)
+        f = self.file or sys.stderr
+        f.write(self._line() + "\n")  # one write: a line of another thread's cannot land inside it
+        f.flush()
         self.last_t, self.last_n = self.clock(), self.n
 
     def update(self, n: int = 1) -> None:

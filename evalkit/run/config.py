@@ -67,4 +67,5 @@ def manifest_for(model_info: dict, tasks: Sequence[Task], cfg: RunConfig, extra:
 
 
 def warn(msg: str) -> None:
-    print(f"evalkit: warning: {msg}", file=sys.stderr)
+    sys.stderr.write(f"evalkit: warning: {msg}\n")  # one write, whole: progress lines come from other threads
+    sys.stderr.flush()
