@@ -81,20 +81,9 @@ class Evalkit:
     def __init__(self, task, workers: int) -> None:
         self.pool = SandboxPool(SandboxConfig(extra_paths=tuple(task.sandbox_paths())), workers=workers)
         self.pool.start()
-        # The pool starts its workers from threads that end at once (start) or with the run (a replacement),
-        # and a worker dies with the thread that started it (its PR_SET_PDEATHSIG): each pool.run would begin
-        # by starting every worker again. That cost is measured here (a trivial job per worker with dead workers,
-        # then with live ones), then left out: the workers are started again from this thread, which outlives
-        # the runs, as a pool whose workers live as long as it would have them.
+        # warm: each worker has run a step before the clock starts (the pool's start is once per run, not counted)
         trivial = [Job(i, ExecSpec(steps=(Step(argv=("true",), name="run"),))) for i in range(workers)]
-        t0 = time.perf_counter()
         self.pool.run(trivial, lambda *_: None)
-        t1 = time.perf_counter()
-        for i in range(len(self.pool._workers)):
-            self.pool._replace(i)
-        t2 = time.perf_counter()
-        self.pool.run(trivial, lambda *_: None)
-        self.restart_s = (t1 - t0) - (time.perf_counter() - t2)
 
     def __call__(self, progs) -> tuple[float, dict]:
         outcomes = {}
@@ -218,12 +207,11 @@ def bench_language(lang: str, args) -> dict:
            **{f"{m}_s": total[m] for m in names}, **{f"{m}_per_s": n / total[m] for m in names},
            "vs_multiple": total["multiple"] / total["evalkit"], "vs_bare": total["bare"] / total["evalkit"],
            "per_round": rounds, "load_before": load0, "load_after": load1,
-           "pool_restart_s": methods["evalkit"].restart_s, "disagreements": disagree, "rows": rows}
+           "disagreements": disagree, "rows": rows}
     spread = [rd["evalkit"] / rd["multiple"] for rd in rounds]
     print(f"{lang:5} n={n:3}  evalkit {n / total['evalkit']:6.2f}/s  MultiPL-E {n / total['multiple']:6.2f}/s  "
           f"bare {n / total['bare']:6.2f}/s  x{fig['vs_multiple']:.2f} vs MultiPL-E (rounds {min(spread):.2f}-"
           f"{max(spread):.2f}), {100 * fig['vs_bare']:.0f}% of bare; load {load0[0]:.1f}->{load1[0]:.1f}; "
-          f"pool.run restart {fig['pool_restart_s']:.2f} s (left out); "
           f"disagreements {disagree}"
           + "".join(f"\n      {r['id']} {r['task_id']} expect={r['expect']} evalkit={r['evalkit']} "
                     f"multiple={r['multiple']}{' (known difference)' if r['known_difference'] else ''}"

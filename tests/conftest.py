@@ -104,6 +104,16 @@ OFFLINE = {"EVALKIT_DATA_DIR": "", "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_
 
 
 @pytest.fixture(scope="module")
+def sentinel(tmp_path_factory):
+    """A folder shown to samples read-only, world-writable on the host: a sample's write to it must fail."""
+    d = tmp_path_factory.mktemp("sentinel")
+    (d / "keep.txt").write_text("precious")
+    os.chmod(d, 0o777)
+    os.chmod(d / "keep.txt", 0o666)
+    return d
+
+
+@pytest.fixture(scope="module")
 def server():
     """A real TCP server on loopback, counting connections: a sample must not reach it."""
     srv = socket.socket()

@@ -21,12 +21,9 @@ SECRET = "evalkit-planted-secret-7f3a"
 
 
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory):
+def planted(sentinel, tmp_path_factory):
     """A folder shown to samples read-only (writes must fail on it) and a secret file that is not shown."""
-    d = tmp_path_factory.mktemp("sentinel")
-    (d / "keep.txt").write_text("precious")
-    os.chmod(d, 0o777)
-    os.chmod(d / "keep.txt", 0o666)
+    d = sentinel
     hidden = tmp_path_factory.mktemp("hidden")
     (hidden / "secret.txt").write_text(SECRET)
     os.chmod(hidden, 0o755)

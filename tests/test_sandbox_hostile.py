@@ -13,15 +13,6 @@ from sandboxing import Job, SandboxPool
 from evalkit.sandbox import SandboxConfig
 
 
-@pytest.fixture(scope="module")
-def sentinel(tmp_path_factory):
-    d = tmp_path_factory.mktemp("sentinel")
-    (d / "keep.txt").write_text("precious")
-    os.chmod(d, 0o777)
-    os.chmod(d / "keep.txt", 0o666)
-    return d
-
-
 def hostile_programs(sentinel, port) -> dict[str, tuple[str, set[str]]]:
     keep = str(sentinel / "keep.txt")
     d = str(sentinel)
