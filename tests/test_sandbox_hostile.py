@@ -26,7 +26,7 @@ def hostile_programs(sentinel, port) -> dict[str, tuple[str, set[str]]]:
             "t = threading.Thread(target=spin)\nt.start()\nt.join()\n", {"timeout"}),
         "sys_exit_before_tests": ("import sys\nsys.exit(0)\nassert False\n", {"error"}),
         "os_exit_before_tests": ("import os\nos._exit(0)\nassert False\n", {"error"}),
-        "kill_parent": ("import os, time\nos.kill(os.getppid(), 9)\ntime.sleep(0.2)\nassert False\n", {"failed", "error"}),  # EPERM: init is not the sample's uid
+        "kill_parent": ("import os, time\nos.kill(os.getppid(), 9)\ntime.sleep(0.2)\nassert False\n", {"failed", "error"}),  # EPERM: neither init nor the zygote is the sample's uid
         "kill_everything": ("import os, time\ntry:\n    os.kill(-1, 9)\nexcept ProcessLookupError:\n    pass\n"
                             "time.sleep(0.2)\nassert False\n", {"failed"}),
         "ignore_signals_and_spin": (
@@ -110,6 +110,34 @@ def test_nothing_survives_its_sample(pool):
     time.sleep(0.2)
     for uid in uids:  # nothing of the samples' uid is left (init runs under its own)
         assert sample_procs(uid_is=uid) == []
+
+
+def test_the_zygote_outlives_hostile_samples_and_nothing_else_does():
+    """In root mode the sample's process is forked by the worker's zygote, which must survive samples that kill
+    everything they can, fork-bomb or leave daemons, while everything of theirs is gone before the next sample:
+    which then sees only init, the zygote and itself, and holds no socket (the zygote's is never inherited)."""
+    census = ("import os\nprocs = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+              "assert len(procs) == 3 and procs[0] == 1 and os.getpid() in procs, procs\n"
+              "assert os.getppid() not in (0, 1) and os.getppid() in procs\n"
+              "for fd in os.listdir('/proc/self/fd'):\n"
+              "    try:\n        target = os.readlink('/proc/self/fd/' + fd)\n    except OSError:\n        continue\n"
+              "    assert not target.startswith('socket:'), target\n")
+    hostile = ["import os\ntry:\n    os.kill(-1, 9)\nexcept ProcessLookupError:\n    pass\n",
+               "import os\nos.kill(os.getppid(), 9)\n",
+               "import os\nwhile True:\n    os.fork()\n",
+               "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(300)\n"]
+    got = []
+    with SandboxPool(SandboxConfig(timeout=2), workers=1) as p:
+        if p.layers["mode"] != "root" or not p.layers.get("private_proc"):
+            pytest.skip("the zygote serves the root mode with a pid namespace of its own")
+        worker = p._workers[0]
+        jobs = [Job(("census", 0), census)]
+        for i, prog in enumerate(hostile):
+            jobs += [Job(("hostile", i), prog), Job(("census", i + 1), census)]
+        p.run(jobs, lambda j, r: got.append((j.key, r.outcome, r.detail)))
+        assert p._workers[0] is worker  # never replaced: the zygote lived through all of it
+    assert [(k, o, d) for k, o, d in got if k[0] == "census" and o != "passed"] == []
+    assert len(got) == 9
 
 
 def test_a_sample_cannot_change_the_next_verdict():

@@ -6,8 +6,8 @@ ends every process of the sample is killed and both are unmounted, so nothing an
 can exist for the next one. Without a mount namespace the directory is wiped without recursion, and a wipe that
 fails ends the worker (the pool starts a new one) instead of letting the next sample in.
 
-Facts are measured here: the exit status and rusage from ``wait4``, the wall clock, the bytes on the step's
-stdout and stderr pipes. Standard library only.
+Facts are measured here: the exit status and rusage from ``wait4`` (the zygote's, ``zygote.py``, where it
+forks the step), the wall clock, the bytes on the step's stdout and stderr pipes. Standard library only.
 """
 
 import json
@@ -20,7 +20,7 @@ import stat
 import time
 
 from evalkit.sandbox import _linux as L
-from evalkit.sandbox import child, drive, plain
+from evalkit.sandbox import child, drive, plain, zygote
 
 
 class WorkerBroken(RuntimeError):
@@ -37,12 +37,11 @@ def _sig_name(sig: int) -> str:
 class _Running:
     """One started step: its pid, pipes and buffers; drains output while waiting for a reply or the exit."""
 
-    def __init__(self, pid: int, out_fd: int, err_fd: int, rep_fd: int | None, resp_fd: int | None,
-                 req_fd: int | None, limit: int, wall: float) -> None:
-        self.pid, self.limit = pid, limit
+    def __init__(self, pid: int, pidfd: int, ended, out_fd: int, err_fd: int, rep_fd: int | None,  # noqa: ANN001
+                 resp_fd: int | None, req_fd: int | None, limit: int, wall: float) -> None:
+        self.pid, self.pidfd, self.ended, self.limit = pid, pidfd, ended, limit
         self.t0 = time.monotonic()
         self.deadline = self.t0 + wall
-        self.pidfd = os.pidfd_open(pid)
         self.bufs = {out_fd: bytearray(), err_fd: bytearray()}
         self.out_fd, self.err_fd, self.rep_fd, self.resp_fd, self.req_fd = out_fd, err_fd, rep_fd, resp_fd, req_fd
         self.report = bytearray()
@@ -109,10 +108,10 @@ class _Running:
         """Kill what is left of the step, reap it, drain the pipes: the step's facts."""
         if not self.exited:
             try:
-                os.kill(self.pid, signal.SIGKILL)
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        _, status, ru = os.wait4(self.pid, 0)
+        status, utime, stime = self.ended()
         wall = time.monotonic() - self.t0
         for fd in (self.out_fd, self.err_fd, self.rep_fd, self.resp_fd):
             if fd is None:
@@ -133,7 +132,7 @@ class _Running:
                     os.close(fd)
                 except OSError:
                     pass
-        cpu = ru.ru_utime + ru.ru_stime
+        cpu = utime + stime
         facts = {"name": name, "ran": True, "exit_code": None, "signal": None, "limit": None,
                  "cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
                  "stdout": bytes(self.bufs[self.out_fd]).decode("utf-8", "replace"),
@@ -172,6 +171,11 @@ class SpecRunner:
         self.cfg, self.layers, self.workdir = cfg, layers, workdir
         self.fresh_mounts = layers["mount_namespace"] and layers.get("private_tmp", False)
         self.kill_all = layers["pid_namespace"]
+        # the zygote forks the steps' processes where no sample can signal it (root mode: it is root, samples
+        # are not) and it can be spared when the rest is killed (this pid namespace's own /proc lists the rest);
+        # elsewhere init forks them itself, and kill(-1) ends the rest
+        use = layers["mode"] == "root" and (layers.get("private_proc") or not self.kill_all)
+        self.zygote = zygote.Zygote(cfg, layers, workdir) if use else None
         self._drivers: dict[str, object] = {}
         self._mounted = False
 
@@ -237,7 +241,9 @@ class SpecRunner:
 
     # ---- processes ---------------------------------------------------------------------------------
     def _kill_rest(self, pid: int) -> None:
-        if self.kill_all:
+        if self.kill_all and self.zygote is not None:
+            self._kill_all_but_zygote()
+        elif self.kill_all:
             try:
                 os.kill(-1, signal.SIGKILL)
             except ProcessLookupError:
@@ -252,6 +258,32 @@ class SpecRunner:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+    def _kill_all_but_zygote(self) -> None:
+        """Every process of the pid namespace but init and the zygote, killed and reaped. What a sample left
+        running was orphaned to init (pid 1), so init reaps it; one forked while the list was read is found by
+        the next read, and a killed process forks nothing more."""
+        keep = {os.getpid(), self.zygote.pid}
+        for _ in range(100000):
+            rest = [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) not in keep]
+            if not rest:
+                return
+            for p in rest:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            while True:
+                try:
+                    got, _ = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if got == 0:
+                    break
+                if got == self.zygote.pid:
+                    raise WorkerBroken("the zygote died")
+            os.sched_yield()
+        raise WorkerBroken("processes of a sample survived SIGKILL")
 
     def _start(self, step: dict, code: object) -> _Running:
         out_r, out_w = os.pipe()
@@ -280,14 +312,29 @@ class SpecRunner:
             if fd is not None:
                 parent_ends.append(fd)
         wall = step.get("wall_s") or 2 * step["cpu_s"] + 2
-        pid = os.fork()
-        if pid == 0:
-            for fd in parent_ends:
+        try:
+            if self.zygote is not None:
+                pid, pidfd = self.zygote.start(step, fds, code)
+                ended = self.zygote.ended
+            else:
+                pid = os.fork()
+                if pid == 0:
+                    for fd in parent_ends:
+                        os.close(fd)
+                    child.run(step, self.cfg, self.layers, self.workdir, fds, code)
+                pidfd = os.pidfd_open(pid)
+
+                def ended() -> tuple[int, float, float]:
+                    _, status, ru = os.wait4(pid, 0)
+                    return status, ru.ru_utime, ru.ru_stime
+        except zygote.ZygoteGone as e:
+            for fd in parent_ends + list(set(fds.values())):
                 os.close(fd)
-            child.run(step, self.cfg, self.layers, self.workdir, fds, code)
+            raise WorkerBroken(str(e)) from e
         for fd in set(fds.values()):
             os.close(fd)
-        r = _Running(pid, out_r, err_r, rep_r, resp_r, req_w, int(step.get("output_limit") or 1 << 16), wall)
+        r = _Running(pid, pidfd, ended, out_r, err_r, rep_r, resp_r, req_w, int(step.get("output_limit") or 1 << 16),
+                     wall)
         r.cpu_limit = max(1, math.ceil(step["cpu_s"]))
         return r
 

@@ -3,9 +3,10 @@
 Started by :mod:`evalkit.sandbox.pool` as a fresh ``python`` (never forked from a parent that holds a model).
 It enters new namespaces once, then forks ``init`` (pid 1 of a new pid namespace). For each spec read from
 stdin (``spec.py``), ``init`` mounts a fresh working directory and ``/dev/shm``, runs the steps (``runspec.py``:
-each in a forked process that takes its limits and an unprivileged identity in ``child.py``), runs the spec's
+each in a process forked by the zygote, ``zygote.py``, or by init itself outside root mode, that takes its limits
+and an unprivileged identity in ``child.py``), runs the spec's
 trusted driver itself (``drive.py``), measures the facts and writes them to stdout; then it kills every other
-process of its pid namespace and unmounts the sample's file systems, so nothing survives a sample. ``init``
+process of its pid namespace but the zygote and unmounts the sample's file systems, so nothing survives a sample. ``init``
 itself keeps the privileges it needs for that (root in root mode, a uid no sample has; its capabilities in a
 user namespace) and is not dumpable: samples cannot signal, trace or write to it.
 
@@ -33,7 +34,7 @@ import sys
 from evalkit.sandbox import _linux as L
 
 # everything init and the samples run, imported before the view hides evalkit's own files
-from evalkit.sandbox import child, drive, plain, runspec, spec  # noqa: F401
+from evalkit.sandbox import child, drive, plain, runspec, spec, zygote  # noqa: F401
 
 _DEVNULL = "/dev/null"
 # Modules benchmark programs import often, loaded once so a forked sample finds them warm. Few and light:
