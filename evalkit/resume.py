@@ -78,6 +78,8 @@ def apply_manifest(args: argparse.Namespace, given: set[str], manifest: dict) ->
         take["dtype"] = _DTYPE_FLAGS[model["dtype"]]
     if model.get("engine") in ("fast", "eager"):
         take["engine"] = model["engine"]
+    if model.get("compile_step") in ("auto", "on", "off"):
+        take["compile_step"] = model["compile_step"]
     if model.get("backend") == "openai":  # the servers may have moved: --base-url given now wins
         serving = model.get("serving") or {}
         urls = [ep.get("url") for ep in serving.get("endpoints") or [] if ep.get("url")]

@@ -35,6 +35,7 @@ def test_end_to_end_every_architecture(arch, tiny_models, tmp_path):
     m = res["model"]
     assert m["backend"] == "hf" and m["id"] == str(model) and len(m["local_sha256"]) == 64
     assert m["architecture"] and m["dtype"] == "float32" and m["transformers_version"]
+    assert m["engine"] in ("fast", "eager") and m["compile_step"] == "auto"
     g = res["config"]["generation"]
     assert g == {"n_samples": 1, "seed": 0, "chat": False, "preset": None, "max_new_tokens": 24,
                  "temperature": 0.0, "top_p": 1.0}

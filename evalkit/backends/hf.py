@@ -170,6 +170,7 @@ class HFBackend:
             "torch_version": self.torch.__version__,
             "fim": self.fim_info() if self._fim is not None else None,
             "engine": self.engine_name(),
+            "compile_step": self.compile_step,  # requested: auto | on | off (auto compiles on CUDA only)
         }
 
     def engine_name(self) -> str:
