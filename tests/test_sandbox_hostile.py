@@ -140,6 +140,23 @@ def test_the_zygote_outlives_hostile_samples_and_nothing_else_does():
     assert len(got) == 9
 
 
+def test_a_driver_that_fails_mid_step_leaves_the_worker_usable():
+    """evalkit's own failure while a step runs (here a driver whose source raises) ends that step before the
+    spec's facts go back: the zygote, which waits on the step, must be free for the next sample."""
+    from evalkit.sandbox import pool as raw
+    from evalkit.sandbox.spec import ExecSpec, Step
+
+    broken = ExecSpec(steps=(Step(python="def f():\n    return 1\n", name="run", serve=True),),
+                      driver="raise RuntimeError('a bug of evalkit')\n")
+    got = []
+    with raw.SandboxPool(SandboxConfig(timeout=2), workers=1) as p:
+        worker = p._workers[0]
+        p.run([raw.Job("broken", broken), Job("next", "assert 1 + 1 == 2\n")], lambda j, f: got.append(f))
+        assert p._workers[0] is worker
+    assert got[0].sandbox_error and "a bug of evalkit" in got[0].sandbox_error, got[0]
+    assert got[1].sandbox_error is None and got[1].steps[0].reached_end, got[1]
+
+
 def test_a_sample_cannot_change_the_next_verdict():
     patcher = (
         "import builtins, math, json, sys, os\n"

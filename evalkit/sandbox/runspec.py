@@ -111,7 +111,10 @@ class _Running:
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        status, utime, stime = self.ended()
+        try:
+            status, utime, stime = self.ended()
+        except zygote.ZygoteGone as e:
+            raise WorkerBroken(str(e)) from e
         wall = time.monotonic() - self.t0
         for fd in (self.out_fd, self.err_fd, self.rep_fd, self.resp_fd):
             if fd is None:
@@ -344,6 +347,7 @@ class SpecRunner:
         steps = spec["steps"]
         facts: dict = {"steps": [], "driver": None, "sandbox_error": None}
         self._fresh()
+        running = None  # a started step not yet finished
         try:
             self._place(spec.get("files") or [])
             go = True
@@ -371,8 +375,9 @@ class SpecRunner:
                         os.close(running.req_fd)
                         running.req_fd = None
                     running.pump(running.deadline)
-                f = running.finish(name)
-                self._kill_rest(running.pid)
+                pid = running.pid
+                f, running = running.finish(name), None
+                self._kill_rest(pid)
                 f["files"] = self._emitted(step.get("emit") or [], int(step.get("output_limit") or 1 << 16))
                 facts["steps"].append(f)
                 if f["exit_code"] == 70 and f["stderr"].startswith("evalkit-sandbox-error: "):
@@ -383,6 +388,12 @@ class SpecRunner:
                     facts["driver"] = driver
                 go = (f["exit_code"] == 0 and f["limit"] is None) or bool(step.get("continue_on_failure"))
         finally:
+            if running is not None:  # evalkit's own failure mid-step: end the step, or the zygote waits on it
+                try:
+                    running.finish("")
+                    self._kill_rest(running.pid)
+                except Exception as e:
+                    raise WorkerBroken(f"a step could not be ended: {e}") from e
             self._release()
         facts["duration_s"] = round(time.monotonic() - t0, 4)
         return facts
