@@ -81,13 +81,14 @@ def test_javac_maps_its_class_data_archive_and_compiles_the_same(tmp_path):
         assert (a[0] != 0) == (expect == "compile_error")
 
 
-def test_the_caches_live_under_evalkits_cache_dir(tmp_path, monkeypatch):
+def test_the_caches_live_under_evalkits_cache_dir(tmp_path, monkeypatch, request):
     if shutil.which("javac") is None:
         pytest.skip("javac is missing: apt-get install default-jdk-headless")
     from evalkit.langs import java
 
     monkeypatch.setenv("EVALKIT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(java, "_CDS", {})
+    java.javac_archive.cache_clear()  # made anew under this cache dir; cleared again after, for later tests
+    request.addfinalizer(java.javac_archive.cache_clear)
     jsa = java.javac_archive()
     if jsa is None:
         pytest.skip("this JDK cannot dump a dynamic class-data-sharing archive")

@@ -10,6 +10,7 @@ built, the plain command runs.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -20,7 +21,6 @@ from evalkit.sandbox.spec import Step
 
 STD = "-std=c++17"
 RUN_MEMORY_MB = 1024  # address space of the program: HumanEval programs use a few MiB; a memory bomb ends fast
-_PCH: dict[str, str | None] = {}
 
 
 def _stdcpp_header() -> str | None:
@@ -36,11 +36,9 @@ def _stdcpp_header() -> str | None:
     return None
 
 
+@functools.cache
 def precompiled_header() -> str | None:
     """The folder holding ``bits/stdc++.h.gch`` (built here if missing), or None where it cannot be built."""
-    if "dir" in _PCH:
-        return _PCH["dir"]
-    _PCH["dir"] = None
     header = _stdcpp_header()
     gpp = shutil.which("g++")
     if header is None or gpp is None:
@@ -58,8 +56,7 @@ def precompiled_header() -> str | None:
 
     key = cache_key(version, os.path.realpath(gpp), header, str(os.stat(header).st_mtime_ns), STD)
     final = built_once("cpp-pch", key, "bits/stdc++.h.gch", build)
-    _PCH["dir"] = str(final) if final else None
-    return _PCH["dir"]
+    return str(final) if final else None
 
 
 class Cpp(Language):

@@ -22,6 +22,7 @@ built, the plain commands run.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -32,7 +33,6 @@ from evalkit.langs import Language, Rules, alternatives, built_once, cache_key, 
 from evalkit.sandbox.spec import Step
 
 MONO_ENV = (("MONO_TRACE_LISTENER", "Console.Error"),)
-_AOT: dict[str, str | None] = {}
 
 
 def _assemblies() -> tuple[str, ...]:
@@ -51,12 +51,10 @@ def _assemblies() -> tuple[str, ...]:
     return (m.group(1), corlib) if os.path.isfile(corlib) else ()
 
 
+@functools.cache
 def aot_images() -> str | None:
     """The folder of the ahead-of-time images of mcs.exe and mscorlib.dll (built here once if missing), or None
     where they cannot be built."""
-    if "dir" in _AOT:
-        return _AOT["dir"]
-    _AOT["dir"] = None
     asms = _assemblies()
     if not asms or shutil.which("mono") is None or os.environ.get("EVALKIT_MONO_AOT", "1") == "0":
         return None
@@ -74,8 +72,7 @@ def aot_images() -> str | None:
 
     key = cache_key(version, *(f"{a}\0{os.stat(a).st_mtime_ns}" for a in asms))
     final = built_once("mono-aot", key, os.path.basename(asms[0]) + ".so", build)
-    _AOT["dir"] = str(final) if final else None
-    return _AOT["dir"]
+    return str(final) if final else None
 
 
 class CSharp(Language):

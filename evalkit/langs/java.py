@@ -19,6 +19,7 @@ made, the plain command runs.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -57,11 +58,9 @@ class Problem {
 """
 
 
+@functools.cache
 def javac_archive() -> str | None:
     """The CDS archive of javac's classes (made here once if missing), or None where it cannot be made."""
-    if "path" in _CDS:
-        return _CDS["path"]
-    _CDS["path"] = None
     javac = shutil.which("javac")
     if javac is None or os.environ.get("EVALKIT_JAVA_CDS", "1") == "0":
         return None
@@ -80,11 +79,7 @@ def javac_archive() -> str | None:
         return r.returncode == 0
 
     folder = built_once("java-cds", cache_key(version, os.path.realpath(javac), *JVM), "javac.jsa", build)
-    _CDS["path"] = str(folder / "javac.jsa") if folder else None
-    return _CDS["path"]
-
-
-_CDS: dict[str, str | None] = {}
+    return str(folder / "javac.jsa") if folder else None
 
 
 class Java(Language):

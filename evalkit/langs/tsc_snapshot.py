@@ -15,6 +15,7 @@ that does not; a snapshot that differs is not used). A compile then takes ~0.5 s
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -72,7 +73,6 @@ v8.startupSnapshot.setDeserializeMainFunction(() => {
 """
 GOOD = "function add(x: number, y: number): number {\n  return x + y;\n}\nconsole.log(add(1, 2));\n"
 BAD = "function f(x: number): string {\n  return x;\n}\nconst y: number[] = [\"a\"];\nnme;\n"
-_SNAP: dict[str, str | None] = {}
 
 
 def tsc_js() -> str | None:
@@ -102,13 +102,10 @@ def _same(blob: Path, options: tuple[str, ...], folder: Path) -> bool:
     return True
 
 
+@functools.cache
 def snapshot(options: tuple[str, ...]) -> str | None:
     """The snapshot for ``tsc OPTIONS file.ts`` (built here once if missing), or None where it cannot be built
     or does not behave as the plain tsc."""
-    key0 = " ".join(options)
-    if key0 in _SNAP:
-        return _SNAP[key0]
-    _SNAP[key0] = None
     js = tsc_js()
     if js is None or shutil.which("node") is None or os.environ.get("EVALKIT_TSC_SNAPSHOT", "1") == "0":
         return None
@@ -128,7 +125,6 @@ def snapshot(options: tuple[str, ...]) -> str | None:
 
     st = os.stat(js)
     key = cache_key(version, os.path.realpath(shutil.which("node") or "node"), js, str(st.st_mtime_ns),
-                    str(st.st_size), key0, ENTRY)
+                    str(st.st_size), " ".join(options), ENTRY)
     folder = built_once("tsc-snapshot", key, "tsc.blob", build)
-    _SNAP[key0] = str(folder / "tsc.blob") if folder else None
-    return _SNAP[key0]
+    return str(folder / "tsc.blob") if folder else None
