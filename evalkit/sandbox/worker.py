@@ -4,11 +4,11 @@ Started by :mod:`evalkit.sandbox.pool` as a fresh ``python`` (never forked from 
 It enters new namespaces once, then forks ``init`` (pid 1 of a new pid namespace). For each spec read from
 stdin (``spec.py``), ``init`` mounts a fresh working directory and ``/dev/shm``, runs the steps (``runspec.py``:
 each in a process forked by the zygote, ``zygote.py``, or by init itself outside root mode, that takes its limits
-and an unprivileged identity in ``child.py``), runs the spec's
-trusted driver itself (``drive.py``), measures the facts and writes them to stdout; then it kills every other
-process of its pid namespace but the zygote and unmounts the sample's file systems, so nothing survives a sample. ``init``
-itself keeps the privileges it needs for that (root in root mode, a uid no sample has; its capabilities in a
-user namespace) and is not dumpable: samples cannot signal, trace or write to it.
+and an unprivileged identity in ``child.py``), runs the spec's trusted driver itself (``drive.py``), measures the
+facts and writes them to stdout; then it kills every other process of its pid namespace but the zygote and
+unmounts the sample's file systems, so nothing survives a sample. ``init`` itself keeps the privileges it needs
+for that (root in root mode, a uid no sample has; its capabilities in a user namespace) and is not dumpable:
+samples cannot signal, trace or write to it.
 
 Layers, each on where the machine allows it (the ``ready`` line reports which):
   * root:    new mount/net/pid/ipc/uts namespaces (and an IPC namespace per sample); samples run as an
