@@ -99,7 +99,10 @@ def run(step: dict, cfg: dict, layers: dict, workdir: str, fds: dict, code: obje
     _python(step, code, bool(cfg.get("guard_effective")))
 
 
-_dumps, _loads, _os_write = json.dumps, json.loads, os.write  # bound now: a sample that patches json or os changes nothing here
+_dumps, _os_write = json.dumps, os.write  # bound now: a sample that patches json or os changes nothing here
+# built once, in the zygote: json.dumps with an option builds a new encoder per call
+_encode_unicode = json.JSONEncoder(ensure_ascii=False).encode
+_decode = json.JSONDecoder().decode
 
 
 def _report(msg: dict) -> None:
@@ -156,7 +159,7 @@ def _python(step: dict, code: object, guard: bool = False) -> None:
 
 def _serve(g: dict) -> None:
     """Answer calls until init closes the request pipe: one JSON line each way per call."""
-    _read, _write, _exit, loads = os.read, os.write, os._exit, _loads
+    _read, _write, _exit, decode = os.read, os.write, os._exit, _decode
     buf = b""
     while True:
         while b"\n" not in buf:
@@ -166,7 +169,7 @@ def _serve(g: dict) -> None:
             buf += chunk
         line, buf = buf.split(b"\n", 1)
         try:
-            req = loads(line)
+            req = decode(line.decode())
             fn = g[req["f"]]
             args = plain.decode(req["a"])
             kwargs = plain.decode(req["k"])
@@ -184,7 +187,7 @@ def _serve(g: dict) -> None:
             except BaseException as e:  # SystemExit and KeyboardInterrupt of the sample's too
                 out = {"e": [type(e).__name__, _describe(e).partition(": ")[2]]}
         try:
-            data = (_dumps(out, ensure_ascii=False) + "\n").encode()
+            data = (_encode_unicode(out) + "\n").encode()
         except (ValueError, RecursionError) as e:
             data = (_dumps({"e": ["NotPlain", _describe(e)]}) + "\n").encode()
         while data:

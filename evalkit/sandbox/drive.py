@@ -41,6 +41,8 @@ def _raise_for(err: list) -> None:
     raise SampleRaised(name, msg)
 
 
+_encode_unicode = json.JSONEncoder(ensure_ascii=False).encode  # once: json.dumps with an option builds one per call
+
 _CODE: dict = {}
 
 
@@ -105,8 +107,8 @@ def run_driver(cache: dict, spec: dict, running) -> dict:  # noqa: ANN001
 
     def line_of(name, args, kwargs) -> bytes:  # noqa: ANN001
         try:
-            return (json.dumps({"f": name, "a": plain.encode(tuple(args)), "k": plain.encode(dict(kwargs or {}))},
-                               ensure_ascii=False) + "\n").encode()
+            return (_encode_unicode({"f": name, "a": plain.encode(tuple(args)),
+                                     "k": plain.encode(dict(kwargs or {}))}) + "\n").encode()
         except plain.NotPlain as e:
             raise UnsupportedCall(str(e)) from None
 
