@@ -7,7 +7,9 @@ sample's entry point called through the sandbox, the tests run outside the sampl
 of a bare fork-per-sample loop; then evalkit's samples/s on a mix of passing, failing, erroring and timing-out
 samples. ``--against REV`` (e.g. ``e4dff72``, the executor before the judging contract) also runs that
 revision's executor from a temporary git worktree, alternating with this one, and prints the ratio of the best
-rates: the baseline is measured in the same run, on the same load.
+rates: the baseline is measured in the same run, on the same load; then, for each, the CPU time and minor page
+faults per sample of every process of the run (``/proc/<pid>/stat``): the harness (depth 0), the sandbox's own
+processes by depth below it (here: 1 the worker, 2 init, 3 the zygote), and the sample processes they reaped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,10 +95,40 @@ def bare_fork_ceiling(programs: list[str], workers: int) -> float:
 
 
 _RATE = """
-import sys, time
+import json, os, sys, time
 from evalkit.registry import get_task
 from evalkit.sandbox import SandboxConfig
 from evalkit.sandbox.pool import Job, SandboxPool
+
+
+def tree():
+    # pid -> (depth below this process, own CPU s, reaped children's CPU s, own minor faults, reaped children's);
+    # a worker that double-forked (its first process exited, the rest was re-parented) is found by its session
+    tck, kids, stat, session = os.sysconf("SC_CLK_TCK"), {}, {}, {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    x = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            kids.setdefault(int(x[1]), []).append(int(name))
+            session.setdefault(int(x[3]), []).append(int(name))
+            stat[int(name)] = ((int(x[11]) + int(x[12])) / tck, (int(x[13]) + int(x[14])) / tck, int(x[7]), int(x[8]))
+    out = {}
+
+    def walk(todo):
+        while todo:
+            pid, depth = todo.pop()
+            if pid in stat and pid not in out:
+                out[pid] = (depth, *stat[pid])
+                todo += [(k, depth + 1) for k in kids.get(pid, ())]
+
+    walk([(os.getpid(), 0)])
+    walk([(k, 1) for w, v in list(out.items()) if v[0] == 1 for k in session.get(w, ())])
+    return out
+
+
 copies, workers = int(sys.argv[1]), int(sys.argv[2])
 task = get_task("humaneval")
 probs = task.problems()
@@ -105,18 +138,47 @@ else:  # before the judging contract: a program per sample
     jobs = [Job((p.task_id, c), task.program(p, p.reference), task.timeout) for c in range(copies) for p in probs]
 with SandboxPool(SandboxConfig(), workers=workers) as pool:
     pool.run(jobs[:workers * 4], lambda j, r: None)
+    before = tree()
     t0 = time.perf_counter()
     pool.run(jobs, lambda j, r: None)
     dt = time.perf_counter() - t0
-print(len(jobs) / dt)
+    after = tree()
+n, by_depth, reaped = len(jobs), {}, [0.0, 0]
+for pid, (depth, own, kids, flt, kflt) in after.items():
+    if pid in before:  # a process that lived through the run: its own share, and what it reaped
+        b = before[pid]
+        d = by_depth.setdefault(depth, [0.0, 0])
+        d[0] += own - b[1]
+        d[1] += flt - b[3]
+        reaped[0] += kids - b[2]
+        reaped[1] += kflt - b[4]
+print(json.dumps({"rate": n / dt, "cpu_ms": {str(k): v[0] / n * 1e3 for k, v in sorted(by_depth.items())},
+                  "faults": {str(k): v[1] / n for k, v in sorted(by_depth.items())},
+                  "reaped_cpu_ms": reaped[0] / n * 1e3, "reaped_faults": reaped[1] / n}))
 """
 
 
-def _rate(root: str, copies: int, workers: int) -> float:
+def _rate(root: str, copies: int, workers: int) -> dict:
+    """samples/s of ``root``'s executor, and CPU and minor page faults per sample of every process of the run:
+    the processes that lived through it by depth below the bench's process (0: the harness; then the sandbox's
+    own), and the sample processes they reaped (``/proc/<pid>/stat``'s own and children's fields)."""
     env = dict(os.environ, PYTHONPATH=root)
     out = subprocess.run([sys.executable, "-c", _RATE, str(copies), str(workers)], capture_output=True, text=True,
                          env=env, cwd=root, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _cpu_line(name: str, runs: list[dict]) -> str:
+    med = statistics.median
+    total = [sum(r["cpu_ms"].values()) + r["reaped_cpu_ms"] for r in runs]
+    faults = [sum(r["faults"].values()) + r["reaped_faults"] for r in runs]
+    depths = sorted({d for r in runs for d in r["cpu_ms"]}, key=int)
+    parts = [f"depth {d} {med(r['cpu_ms'].get(d, 0.0) for r in runs):.2f} ms "
+             f"({med(r['faults'].get(d, 0) for r in runs):.0f} faults)" for d in depths]
+    parts.append(f"reaped sample processes {med(r['reaped_cpu_ms'] for r in runs):.2f} ms "
+                 f"({med(r['reaped_faults'] for r in runs):.0f} faults)")
+    return (f"{name}: CPU per sample {med(total):.2f} ms (runs {min(total):.2f}-{max(total):.2f}), "
+            f"{med(faults):.0f} minor faults; medians by process: " + ", ".join(parts))
 
 
 def against(rev: str, copies: int, workers: int, rounds: int) -> None:
@@ -128,15 +190,18 @@ def against(rev: str, copies: int, workers: int, rounds: int) -> None:
         try:
             if not os.path.exists(os.path.join(base, "evalkit", "tasks")):  # shipped as evalkit.tasks
                 os.symlink(os.path.join(base, "tasks"), os.path.join(base, "evalkit", "tasks"))
-            old, new = [], []
+            olds, news = [], []
             for _ in range(rounds):
-                old.append(_rate(base, copies, workers))
-                new.append(_rate(here, copies, workers))
+                olds.append(_rate(base, copies, workers))
+                news.append(_rate(here, copies, workers))
         finally:
             subprocess.run(["git", "-C", here, "worktree", "remove", "--force", base], check=False)
+    old, new = [r["rate"] for r in olds], [r["rate"] for r in news]
     print(f"executor at {rev}: {', '.join(f'{r:.1f}' for r in old)} samples/s; this tree: "
           f"{', '.join(f'{r:.1f}' for r in new)} (alternating, {copies * 164} samples each)")
     print(f"ratio this tree / {rev} (best of {rounds} each): {max(new) / max(old):.2f}")
+    print(_cpu_line(rev, olds))
+    print(_cpu_line("this tree", news))
 
 
 def main() -> None:
