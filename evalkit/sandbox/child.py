@@ -100,7 +100,7 @@ def run(step: dict, cfg: dict, layers: dict, workdir: str, fds: dict, code: obje
 
 
 _dumps, _os_write = json.dumps, os.write  # bound now: a sample that patches json or os changes nothing here
-# built once, in the zygote: json.dumps with an option builds a new encoder per call
+# built once, at import (before the zygote forks): json.dumps with an option builds a new encoder per call
 _encode_unicode = json.JSONEncoder(ensure_ascii=False).encode
 _decode = json.JSONDecoder().decode
 
