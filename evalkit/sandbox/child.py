@@ -100,8 +100,6 @@ def run(step: dict, cfg: dict, layers: dict, workdir: str, fds: dict, code: obje
 
 
 _dumps, _os_write = json.dumps, os.write  # bound now: a sample that patches json or os changes nothing here
-# built once, at import (before the zygote forks): json.dumps with an option builds a new encoder per call
-_encode_unicode = json.JSONEncoder(ensure_ascii=False).encode
 _decode = json.JSONDecoder().decode
 
 
@@ -187,7 +185,7 @@ def _serve(g: dict) -> None:
             except BaseException as e:  # SystemExit and KeyboardInterrupt of the sample's too
                 out = {"e": [type(e).__name__, _describe(e).partition(": ")[2]]}
         try:
-            data = (_encode_unicode(out) + "\n").encode()
+            data = plain.line(out)
         except (ValueError, RecursionError) as e:
             data = (_dumps({"e": ["NotPlain", _describe(e)]}) + "\n").encode()
         while data:

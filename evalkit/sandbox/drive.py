@@ -41,8 +41,6 @@ def _raise_for(err: list) -> None:
     raise SampleRaised(name, msg)
 
 
-_encode_unicode = json.JSONEncoder(ensure_ascii=False).encode  # once: json.dumps with an option builds one per call
-
 _CODE: dict = {}
 
 
@@ -107,8 +105,7 @@ def run_driver(cache: dict, spec: dict, running) -> dict:  # noqa: ANN001
 
     def line_of(name, args, kwargs) -> bytes:  # noqa: ANN001
         try:
-            return (_encode_unicode({"f": name, "a": plain.encode(tuple(args)),
-                                     "k": plain.encode(dict(kwargs or {}))}) + "\n").encode()
+            return plain.line({"f": name, "a": plain.encode(tuple(args)), "k": plain.encode(dict(kwargs or {}))})
         except plain.NotPlain as e:
             raise UnsupportedCall(str(e)) from None
 

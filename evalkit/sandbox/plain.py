@@ -108,6 +108,14 @@ def encode(x):
     return _enc(x, 0)
 
 
+_text = json.JSONEncoder(ensure_ascii=False).encode  # built once: json.dumps with an option builds one per call
+
+
+def line(msg: dict) -> bytes:
+    """One line of the sandbox's call channel: ``msg`` (already encoded values) as UTF-8 JSON and a newline."""
+    return (_text(msg) + "\n").encode()
+
+
 def dumps(x) -> str:
     return json.dumps(encode(x), ensure_ascii=False, separators=(",", ":"))
 
